@@ -1,0 +1,50 @@
+"""toolkit: an async data toolkit for Jupyter on SQLModel / SQLAlchemy asyncio.
+
+>>> import toolkit as tk
+>>> db = tk.connect()            # embedded SQLite file ./toolkit.db
+>>> from toolkit import crud
+"""
+
+from . import crud as crud
+from .crud import Page as Page
+from .database import Database as Database
+from .database import connect as connect
+from .errors import ConfigurationError as ConfigurationError
+from .errors import ConstraintError as ConstraintError
+from .errors import DatabaseUnavailableError as DatabaseUnavailableError
+from .errors import DuplicateError as DuplicateError
+from .errors import ForeignKeyError as ForeignKeyError
+from .errors import FrameValidationError as FrameValidationError
+from .errors import MultipleResultsFound as MultipleResultsFound
+from .errors import NotFoundError as NotFoundError
+from .errors import NotNullError as NotNullError
+from .errors import ToolkitError as ToolkitError
+from .errors import TransactionConflictError as TransactionConflictError
+from .errors import UnknownFieldError as UnknownFieldError
+from .errors import ValidationError as ValidationError
+from .transactions import run_transaction as run_transaction
+from .transactions import savepoint as savepoint
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "ConstraintError",
+    "Database",
+    "DatabaseUnavailableError",
+    "DuplicateError",
+    "ForeignKeyError",
+    "FrameValidationError",
+    "MultipleResultsFound",
+    "NotFoundError",
+    "NotNullError",
+    "Page",
+    "ToolkitError",
+    "TransactionConflictError",
+    "UnknownFieldError",
+    "ValidationError",
+    "connect",
+    "crud",
+    "run_transaction",
+    "savepoint",
+]

@@ -1,0 +1,660 @@
+"""Generic async CRUD over any SQLModel table model, validated and typed by the model.
+
+Transactions: a call made outside an explicit transaction (``db.transaction()``,
+``session.begin()`` or a savepoint) is its own transaction: when it returns, its write
+is durable and its read has released the connection. Inside an explicit transaction a
+call joins it: nothing is durable until the block exits. Every write runs in a
+SAVEPOINT, so a call that fails (duplicate, foreign key, validation) undoes only its own
+work and leaves the surrounding block usable with its earlier work intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+import pydantic
+from sqlalchemy import ColumnElement, func, inspect, tuple_
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import update as sa_update
+from sqlalchemy.orm import SessionTransactionOrigin
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .database import READ_ONLY_OPTION
+from .errors import MultipleResultsFound, ValidationError, translate_integrity_error
+from .filters import build_filters, column_of, order_clauses
+from .loading import Load, loader_options
+
+__all__ = [
+    "Page",
+    "create",
+    "create_many",
+    "delete",
+    "delete_many",
+    "get",
+    "get_by",
+    "get_or_create",
+    "paginate",
+    "search",
+    "stream",
+    "update",
+    "update_many",
+    "validate",
+]
+
+M = TypeVar("M", bound=SQLModel)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results and the total count of matching rows.
+
+    Attributes
+    ----------
+    items : list
+        The models on this page.
+    total : int
+        How many rows match the filters, over all pages.
+    skip, limit : int
+        The offset and page size that produced this page.
+    """
+
+    items: list[T]
+    total: int
+    skip: int
+    limit: int
+
+    @property
+    def page(self) -> int:
+        """1-based number of this page."""
+        return self.skip // self.limit + 1 if self.limit else 1
+
+    @property
+    def pages(self) -> int:
+        """Number of pages at this page size."""
+        return -(-self.total // self.limit) if self.limit else 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.skip + len(self.items) < self.total
+
+    @property
+    def has_previous(self) -> bool:
+        return self.skip > 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __repr__(self) -> str:
+        return (
+            f"Page({self.page} of {self.pages}: {len(self.items)} items, "
+            f"total={self.total}, skip={self.skip}, limit={self.limit})"
+        )
+
+
+# -- transaction plumbing ---------------------------------------------------------------
+
+
+def _autocommits(session: AsyncSession) -> bool:
+    """True when the session is not inside a transaction the caller opened."""
+    sync = session.sync_session
+    if sync.get_nested_transaction() is not None:
+        return False
+    tx = sync.get_transaction()
+    return tx is None or tx.origin is SessionTransactionOrigin.AUTOBEGIN
+
+
+@asynccontextmanager
+async def _writing(
+    session: AsyncSession, model: type[Any], *, action: str = "write"
+) -> AsyncIterator[None]:
+    """Run a write in a savepoint; commit when the caller has no transaction open."""
+    commit = _autocommits(session)
+    try:
+        try:
+            async with session.begin_nested():
+                yield
+        except sa_exc.IntegrityError as exc:
+            raise translate_integrity_error(exc, model, action=action) from exc
+    finally:
+        # Also after a failure: the savepoint is already rolled back, and committing the
+        # (empty) outer transaction releases the connection and SQLite's write lock
+        # without expiring the objects the caller already holds.
+        if commit and session.in_transaction():
+            await session.commit()
+
+
+@asynccontextmanager
+async def _reading(session: AsyncSession) -> AsyncIterator[None]:
+    """Run a read; end the transaction afterwards when the caller has none open."""
+    commit = _autocommits(session) and not session.in_transaction()
+    if commit:
+        # A read-only transaction: a deferred BEGIN on SQLite, so readers do not take
+        # the write lock.
+        await session.connection(execution_options={READ_ONLY_OPTION: True})
+    try:
+        yield
+    finally:
+        if commit and session.in_transaction():
+            await session.commit()
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+def _as_dict(model: type[Any], data: Mapping[str, Any] | SQLModel | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if isinstance(data, pydantic.BaseModel):
+        return data.model_dump(exclude_unset=not isinstance(data, model))
+    return dict(data)
+
+
+def _check_fields(model: type[Any], values: Iterable[str]) -> None:
+    for name in values:
+        column_of(model, name)
+
+
+def _raise_validation(model: type[Any], exc: pydantic.ValidationError) -> ValidationError:
+    errors = exc.errors()
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"]) or "__root__"
+    reason = first["msg"]
+    if len(errors) > 1:
+        others = ", ".join(".".join(str(p) for p in e["loc"]) or "__root__" for e in errors[1:])
+        reason += f" (and {len(errors) - 1} more: {others})"
+    error = ValidationError(model.__name__, field, reason, first.get("input"))
+    error.__cause__ = exc
+    return error
+
+
+def validate(model: type[M], data: Mapping[str, Any] | SQLModel | None = None, /, **values: Any) -> M:
+    """Build a ``model`` instance with the model's pydantic rules applied.
+
+    SQLModel table models do not validate in ``__init__``; this does.
+
+    Parameters
+    ----------
+    model : SQLModel table class
+    data : mapping or model instance, optional
+        Field values; ``values`` are merged over it.
+
+    Returns
+    -------
+    model instance (not added to any session)
+
+    Raises
+    ------
+    UnknownFieldError
+        A key that is not a field of the model.
+    ValidationError
+        A value that breaks the model's rules; names the field.
+
+    Examples
+    --------
+    >>> crud.validate(User, username="ann", email="a@x.org")
+    """
+    merged = {**_as_dict(model, data), **values}
+    _check_fields(model, merged)
+    try:
+        return model.model_validate(merged)
+    except pydantic.ValidationError as exc:
+        raise _raise_validation(model, exc) from exc
+
+
+def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a partial set of fields on their own (for bulk updates)."""
+    _check_fields(model, values)
+    fields = model.model_fields
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        info = fields.get(name)
+        if info is None:
+            out[name] = value
+            continue
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
+            info.annotation if not info.metadata else _annotated(info)
+        )
+        try:
+            out[name] = adapter.validate_python(value)
+        except pydantic.ValidationError as exc:
+            raise ValidationError(
+                model.__name__, name, exc.errors()[0]["msg"], value
+            ) from exc
+    return out
+
+
+def _annotated(info: Any) -> Any:
+    return Annotated[(info.annotation, *info.metadata)]
+
+
+# -- primary keys -----------------------------------------------------------------------
+
+
+def _pk_columns(model: type[Any]) -> list[Any]:
+    return [getattr(model, col.key) for col in inspect(model).primary_key]
+
+
+def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
+    cols = _pk_columns(model)
+    if len(cols) == 1:
+        return cols[0].in_(list(ids))
+    return tuple_(*cols).in_([tuple(i) for i in ids])
+
+
+def _pk_eq(model: type[Any], pk: Any) -> ColumnElement[bool]:
+    return _pk_in(model, [pk])
+
+
+# -- create -----------------------------------------------------------------------------
+
+
+async def create(
+    session: AsyncSession,
+    model: type[M],
+    data: Mapping[str, Any] | SQLModel | None = None,
+    /,
+    **values: Any,
+) -> M:
+    """Insert one validated row and return it with its id.
+
+    Parameters
+    ----------
+    session : AsyncSession
+    model : SQLModel table class
+    data : mapping or model instance (e.g. a ``UserCreate``), optional
+    **values
+        Field values, merged over ``data``.
+
+    Returns
+    -------
+    The new model instance.
+
+    Raises
+    ------
+    ValidationError, UnknownFieldError
+        Bad input; nothing was written.
+    DuplicateError, ForeignKeyError, NotNullError
+        The database refused the row; nothing was written.
+
+    Examples
+    --------
+    >>> user = await crud.create(s, User, username="ann", email="ann@example.org")
+    """
+    obj = validate(model, data, **values)
+    async with _writing(session, model):
+        session.add(obj)
+        await session.flush()
+    return obj
+
+
+async def create_many(
+    session: AsyncSession,
+    model: type[M],
+    rows: Iterable[Mapping[str, Any] | SQLModel],
+) -> list[M]:
+    """Insert many validated rows, all or nothing; ids are filled in.
+
+    Rows go to the database in batches through SQLAlchemy's "insertmanyvalues": one
+    ``INSERT ... VALUES (...), (...) RETURNING id`` round trip per batch of 1,000.
+
+    Parameters
+    ----------
+    rows : iterable of dicts or model instances
+
+    Returns
+    -------
+    list of model instances, in input order, with ids.
+
+    Raises
+    ------
+    ValidationError
+        Names the first bad row's field (and its position); nothing was written.
+    DuplicateError, ForeignKeyError, NotNullError
+        Nothing was written.
+
+    Examples
+    --------
+    >>> users = await crud.create_many(s, User, [{"username": "a", "email": "a@x"}])
+    """
+    objs: list[M] = []
+    for position, row in enumerate(rows):
+        try:
+            objs.append(validate(model, row))
+        except ValidationError as exc:
+            exc.args = (f"row {position}: {exc.args[0]}",)
+            raise
+    if not objs:
+        return objs
+    async with _writing(session, model):
+        session.add_all(objs)
+        await session.flush()
+    return objs
+
+
+# -- read -------------------------------------------------------------------------------
+
+
+def _select(
+    model: type[M],
+    lookups: Mapping[str, Any],
+    load: Load,
+    order_by: Any = None,
+) -> Any:
+    stmt = select(model).where(*build_filters(model, lookups))
+    options = loader_options(model, load)
+    if options:
+        stmt = stmt.options(*options)
+    clauses = order_clauses(model, order_by)
+    if clauses:
+        stmt = stmt.order_by(*clauses)
+    return stmt
+
+
+async def get(session: AsyncSession, model: type[M], pk: Any, *, load: Load = None) -> M | None:
+    """Return the row with primary key ``pk``, or ``None``.
+
+    Parameters
+    ----------
+    pk : the primary key value (a tuple for a composite key)
+    load : relationship names (``"members.posts"``) or loader options to eager-load
+
+    Examples
+    --------
+    >>> team = await crud.get(s, Team, 1, load=["members.posts"])
+    """
+    options = loader_options(model, load)
+    async with _reading(session):
+        if not options:
+            return await session.get(model, pk)
+        result = await session.exec(
+            select(model).where(_pk_eq(model, pk)).options(*options)
+        )
+        return result.unique().one_or_none()
+
+
+async def get_by(session: AsyncSession, model: type[M], *, load: Load = None, **lookups: Any) -> M | None:
+    """Return the one row matching ``lookups``, or ``None``.
+
+    Raises
+    ------
+    MultipleResultsFound
+        More than one row matched: add lookups, or use :func:`search`.
+
+    Examples
+    --------
+    >>> ann = await crud.get_by(s, User, username="ann")
+    """
+    stmt = _select(model, lookups, load).limit(2)
+    async with _reading(session):
+        rows = (await session.exec(stmt)).unique().all()
+    if len(rows) > 1:
+        raise MultipleResultsFound(
+            f"{model.__name__}: more than one row matches {lookups!r}; add lookups that "
+            "identify one row, or use crud.search for all of them."
+        )
+    return rows[0] if rows else None
+
+
+async def search(
+    session: AsyncSession,
+    model: type[M],
+    *,
+    load: Load = None,
+    order_by: Any = None,
+    limit: int | None = None,
+    **lookups: Any,
+) -> list[M]:
+    """Return every row matching ``field__op=value`` lookups (see :mod:`toolkit.filters`).
+
+    Parameters
+    ----------
+    order_by : column, ``"name"``/``"-name"``, or a list of them; default primary key
+    limit : int, optional
+    **lookups
+        ``username__icontains="an"``, ``id__in=[1, 2]``, ``team_id__isnull=True``, ...
+
+    Raises
+    ------
+    UnknownFieldError
+        Names the unknown field or operator.
+
+    Examples
+    --------
+    >>> await crud.search(s, User, username__icontains="an", is_active=True)
+    """
+    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    async with _reading(session):
+        return list((await session.exec(stmt)).unique().all())
+
+
+async def paginate(
+    session: AsyncSession,
+    model: type[M],
+    *,
+    skip: int = 0,
+    limit: int = 50,
+    order_by: Any = None,
+    load: Load = None,
+    **lookups: Any,
+) -> Page[M]:
+    """Return one page of matching rows and the total count (two queries).
+
+    Parameters
+    ----------
+    skip, limit : int
+        Offset and page size; ``limit`` must be positive.
+    order_by
+        Default: the primary key, so that pages are stable.
+
+    Examples
+    --------
+    >>> page = await crud.paginate(s, User, skip=20, limit=10, order_by="-created_at")
+    >>> page.total, page.has_next
+    """
+    if skip < 0 or limit <= 0:
+        raise ValidationError(model.__name__, "skip/limit", "skip must be >= 0, limit > 0",
+                              (skip, limit))
+    filters = build_filters(model, lookups)
+    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
+    count = select(func.count()).select_from(model).where(*filters)
+    async with _reading(session):
+        total = (await session.exec(count)).one()
+        items = list((await session.exec(stmt.offset(skip).limit(limit))).unique().all())
+    return Page(items=items, total=int(total), skip=skip, limit=limit)
+
+
+async def stream(
+    session: AsyncSession,
+    model: type[M],
+    *,
+    chunk_size: int = 1000,
+    load: Load = None,
+    order_by: Any = None,
+    **lookups: Any,
+) -> AsyncIterator[M]:
+    """Yield matching models one by one from a server-side cursor, ``chunk_size`` at a time.
+
+    Memory is bounded by the chunk: rows are fetched as the loop asks for them, and
+    the session's identity map holds only the models the caller still references.
+    Use ``selectinload`` paths in ``load`` (collections); a joined collection cannot
+    be streamed.
+
+    Examples
+    --------
+    >>> async for user in crud.stream(s, User, is_active=True, chunk_size=1000):
+    ...     ...
+    """
+    stmt = _select(model, lookups, load, order_by).execution_options(yield_per=chunk_size)
+    async with _reading(session):
+        result = await session.stream_scalars(stmt)
+        try:
+            async for obj in result:
+                yield obj
+        finally:
+            await result.close()
+
+
+# -- update -----------------------------------------------------------------------------
+
+
+async def update(
+    session: AsyncSession,
+    model: type[M],
+    pk: Any,
+    data: Mapping[str, Any] | SQLModel | None = None,
+    /,
+    **values: Any,
+) -> M | None:
+    """Change some fields of one row, validated against the whole model.
+
+    Returns
+    -------
+    The updated model, or ``None`` when no row has that key.
+
+    Raises
+    ------
+    ValidationError, UnknownFieldError, DuplicateError, ForeignKeyError, NotNullError
+
+    Examples
+    --------
+    >>> await crud.update(s, User, 1, email="new@x.org")
+    """
+    changes = {**_as_dict(model, data), **values}
+    _check_fields(model, changes)
+    async with _writing(session, model):
+        obj = await session.get(model, pk)
+        if obj is None:
+            return None
+        checked = validate(model, {**obj.model_dump(), **changes})
+        for name in changes:
+            setattr(obj, name, getattr(checked, name))
+        await session.flush()
+    return obj
+
+
+async def update_many(session: AsyncSession, model: type[M], ids: Sequence[Any], /, **values: Any) -> int:
+    """Set the same fields on every row whose primary key is in ``ids``.
+
+    Returns
+    -------
+    int : the number of rows changed.
+
+    Examples
+    --------
+    >>> await crud.update_many(s, User, [1, 2], is_active=False)
+    2
+    """
+    checked = _validate_fields(model, values)
+    if not ids or not checked:
+        return 0
+    stmt = sa_update(model).where(_pk_in(model, ids)).values(**checked)
+    async with _writing(session, model):
+        result = await session.exec(stmt.execution_options(synchronize_session="fetch"))
+    return int(result.rowcount)
+
+
+# -- delete -----------------------------------------------------------------------------
+
+
+async def delete(session: AsyncSession, model: type[Any], pk: Any) -> bool:
+    """Delete the row with primary key ``pk``; ``False`` when there was none.
+
+    Raises
+    ------
+    ForeignKeyError
+        The row is still referenced by other rows; nothing was deleted.
+    """
+    return await delete_many(session, model, [pk]) > 0
+
+
+async def delete_many(session: AsyncSession, model: type[Any], ids: Sequence[Any]) -> int:
+    """Delete every row whose primary key is in ``ids``, all or nothing.
+
+    Returns
+    -------
+    int : the number of rows deleted.
+    """
+    if not ids:
+        return 0
+    stmt = sa_delete(model).where(_pk_in(model, ids))
+    async with _writing(session, model, action="delete"):
+        result = await session.exec(stmt.execution_options(synchronize_session="fetch"))
+    return int(result.rowcount)
+
+
+# -- get or create ----------------------------------------------------------------------
+
+
+def _lock_key(model: type[Any], lookups: Mapping[str, Any]) -> int:
+    text_key = repr((model.__tablename__, sorted((k, repr(v)) for k, v in lookups.items())))
+    digest = hashlib.blake2b(text_key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def get_or_create(
+    session: AsyncSession,
+    model: type[M],
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    load: Load = None,
+    **lookups: Any,
+) -> tuple[M, bool]:
+    """Return the row matching ``lookups``, creating it (with ``defaults``) if missing.
+
+    Race-safe on both dialects: on PostgreSQL concurrent callers for the same lookups
+    are serialised by a transaction-scoped advisory lock, on SQLite by the write lock;
+    and if a unique constraint still fires (another process without the toolkit), the
+    row it lost to is returned.
+
+    Returns
+    -------
+    (model, created)
+
+    Examples
+    --------
+    >>> team, created = await crud.get_or_create(s, Team, name="red", defaults={})
+    """
+    _check_fields(model, lookups)
+    new_values = {**lookups, **(defaults or {})}
+    obj = validate(model, new_values)  # fail on bad input before touching the database
+    stmt = _select(model, lookups, load)
+    dialect = session.sync_session.get_bind().dialect.name
+    try:
+        async with _writing(session, model):
+            if dialect == "postgresql":
+                await session.exec(
+                    select(func.pg_advisory_xact_lock(_lock_key(model, lookups)))
+                )
+            found = (await session.exec(stmt)).unique().first()
+            if found is not None:
+                return found, False
+            session.add(obj)
+            await session.flush()
+    except Exception as exc:
+        if not isinstance(exc.__cause__, sa_exc.IntegrityError):
+            raise
+        async with _reading(session):
+            found = (await session.exec(stmt)).unique().first()
+        if found is None:
+            raise
+        return found, False
+    if load is not None:
+        # Load the requested relationships on the new object too.
+        async with _reading(session):
+            reloaded = (await session.exec(stmt.execution_options(populate_existing=True))).unique().first()
+        if reloaded is not None:
+            return reloaded, True
+    return obj, True
+

@@ -1,0 +1,318 @@
+"""The toolkit's exceptions, and the translation of driver integrity errors.
+
+Every exception the toolkit raises on purpose is a :class:`ToolkitError`; where one
+resembles a builtin it inherits that too, so ``except ValueError`` keeps working::
+
+    ToolkitError
+    ├── ConfigurationError (ValueError)         bad URL, bad option
+    ├── DatabaseUnavailableError (ConnectionError)   server unreachable, connection lost
+    ├── NotFoundError (LookupError)              a row the call needs does not exist
+    ├── MultipleResultsFound (sqlalchemy MultipleResultsFound)   get_by matched several rows
+    ├── ValidationError (ValueError)             one field failed the model's rules
+    │   └── FrameValidationError                 many cells of a DataFrame failed; .errors
+    ├── UnknownFieldError (ValueError)           a field or lookup the model lacks
+    ├── ConstraintError                          the database refused a write
+    │   ├── DuplicateError                       unique / primary key
+    │   ├── ForeignKeyError                      missing parent, or row still referenced
+    │   └── NotNullError                         NULL in a NOT NULL column
+    └── TransactionConflictError                 serialization failure / deadlock, retries spent
+
+The demo domain adds ``toolkit.demo.InsufficientFunds`` (a ``ToolkitError``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exc as sa_exc
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ConfigurationError",
+    "ConstraintError",
+    "DatabaseUnavailableError",
+    "DuplicateError",
+    "ForeignKeyError",
+    "FrameValidationError",
+    "MultipleResultsFound",
+    "NotFoundError",
+    "NotNullError",
+    "ToolkitError",
+    "TransactionConflictError",
+    "UnknownFieldError",
+    "ValidationError",
+    "is_disconnect",
+    "is_retryable",
+    "translate_integrity_error",
+]
+
+
+class ToolkitError(Exception):
+    """Base class of every error the toolkit raises on purpose."""
+
+
+class ConfigurationError(ToolkitError, ValueError):
+    """A URL or an option the toolkit cannot use."""
+
+
+class DatabaseUnavailableError(ToolkitError, ConnectionError):
+    """The database could not be reached, or the connection was lost mid-call."""
+
+
+class NotFoundError(ToolkitError, LookupError):
+    """A row the call needs does not exist."""
+
+
+class MultipleResultsFound(ToolkitError, sa_exc.MultipleResultsFound):
+    """A lookup that expects at most one row matched several."""
+
+
+class ValidationError(ToolkitError, ValueError):
+    """A value failed the model's own rules; nothing was written.
+
+    Attributes
+    ----------
+    model : str
+        Name of the model.
+    field : str
+        The field that failed (``"__root__"`` for a model-level rule).
+    reason : str
+        Why it failed, from the model's pydantic rules.
+    value : object
+        The value that was given.
+    """
+
+    def __init__(self, model: str, field: str, reason: str, value: Any = None) -> None:
+        self.model = model
+        self.field = field
+        self.reason = reason
+        self.value = value
+        super().__init__(
+            f"{model}.{field}: {reason} (got {value!r}). Nothing was written; "
+            f"correct the value of {field!r} and call again."
+        )
+
+
+class FrameValidationError(ValidationError):
+    """Cells of a DataFrame failed validation; nothing was written.
+
+    Attributes
+    ----------
+    errors : pandas.DataFrame
+        One row per bad cell, columns ``row`` (the frame's index label), ``column``,
+        ``value`` and ``message``.
+    """
+
+    def __init__(self, model: str, errors: pd.DataFrame) -> None:
+        self.errors = errors
+        n_rows = errors["row"].nunique() if len(errors) else 0
+        first = errors.iloc[0] if len(errors) else None
+        self.model = model
+        self.field = str(first["column"]) if first is not None else ""
+        self.reason = str(first["message"]) if first is not None else ""
+        self.value = first["value"] if first is not None else None
+        preview = errors.head(5).to_string(index=False)
+        ToolkitError.__init__(
+            self,
+            f"{len(errors)} invalid value(s) in {n_rows} row(s) of the frame for {model}; "
+            f"nothing was written. Inspect `.errors` for the full list, fix those rows "
+            f"and call again.\n{preview}",
+        )
+
+
+class UnknownFieldError(ToolkitError, ValueError):
+    """A field name, lookup operator or relationship that the model does not have."""
+
+
+class ConstraintError(ToolkitError):
+    """The database refused a write because of a constraint.
+
+    Attributes
+    ----------
+    model : str | None
+        Name of the model the write was for.
+    columns : tuple[str, ...]
+        The columns the constraint covers, where the driver or the model tells them.
+    constraint : str | None
+        The constraint's name, where the driver tells it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        columns: Sequence[str] = (),
+        constraint: str | None = None,
+    ) -> None:
+        self.model = model
+        self.columns = tuple(columns)
+        self.constraint = constraint
+        super().__init__(message)
+
+
+class DuplicateError(ConstraintError):
+    """A row with the same unique key already exists."""
+
+
+class ForeignKeyError(ConstraintError):
+    """A referenced row is missing, or a row to delete is still referenced."""
+
+
+class NotNullError(ConstraintError):
+    """A NULL was written to a NOT NULL column."""
+
+
+class TransactionConflictError(ToolkitError):
+    """A serialization failure or deadlock persisted through every retry."""
+
+
+_PG_KEY_DETAIL = re.compile(r"Key \((?P<cols>[^)]*)\)=")
+_SQLITE_COLUMNS = re.compile(r"constraint failed: (?P<cols>.+)$", re.MULTILINE)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The error, the driver error SQLAlchemy wraps, and what that one wraps."""
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in out:
+        out.append(seen)
+        nxt = getattr(seen, "orig", None) or getattr(seen, "driver_exception", None)
+        seen = nxt if isinstance(nxt, BaseException) else seen.__cause__
+    return out
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of a driver error, looking through the adapter's chain."""
+    for err in _chain(exc):
+        for attr in ("sqlstate", "pgcode"):
+            code = getattr(err, attr, None)
+            if isinstance(code, str):
+                return code
+    return None
+
+
+def _pg_detail(exc: BaseException) -> tuple[str | None, str | None, str | None]:
+    """Return (detail, column_name, constraint_name) of an asyncpg error in the chain."""
+    for err in _chain(exc):
+        detail = getattr(err, "detail", None)
+        constraint = getattr(err, "constraint_name", None)
+        if isinstance(detail, str) or isinstance(constraint, str):
+            return (
+                detail if isinstance(detail, str) else None,
+                getattr(err, "column_name", None),
+                constraint,
+            )
+    return None, None, None
+
+
+def _fk_columns(model: Any) -> tuple[str, ...]:
+    table = getattr(model, "__table__", None)
+    if table is None:
+        return ()
+    return tuple(col.name for col in table.columns if col.foreign_keys)
+
+
+def translate_integrity_error(
+    exc: sa_exc.IntegrityError, model: Any = None, *, action: str = "write"
+) -> ConstraintError:
+    """Turn a driver's integrity error into the toolkit's typed error.
+
+    Parameters
+    ----------
+    exc : sqlalchemy.exc.IntegrityError
+        The error SQLAlchemy raised, from aiosqlite or asyncpg.
+    model : type, optional
+        The model the write was for; named in the message.
+    action : str
+        ``"write"`` or ``"delete"``; a delete that breaks a foreign key means the row is
+        still referenced, which needs a different fix.
+
+    Returns
+    -------
+    ConstraintError
+        A ``DuplicateError``, ``ForeignKeyError``, ``NotNullError`` or, for other
+        constraints (CHECK), a plain ``ConstraintError``. The caller raises it
+        ``from exc`` so the driver's error stays chained.
+    """
+    name = getattr(model, "__name__", None) or "the table"
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    state = _sqlstate(exc)
+    detail, column, constraint = _pg_detail(exc)
+    lowered = text.lower()
+
+    if state == "23505" or "unique constraint failed" in lowered:
+        cols = _columns_from(detail, text)
+        shown = ", ".join(cols) or constraint or "a unique key"
+        return DuplicateError(
+            f"{name}: a row with the same {shown} already exists"
+            + (f" ({detail})" if detail else "")
+            + ". Use a different value, look the row up with crud.get_by / "
+            "crud.get_or_create, or pass on_conflict='ignore'/'update' for frames.",
+            model=name,
+            columns=cols,
+            constraint=constraint,
+        )
+    if state == "23503" or "foreign key constraint failed" in lowered:
+        cols = _columns_from(detail, "") or _fk_columns(model)
+        if action == "delete" or (detail and "is still referenced" in detail):
+            message = (
+                f"{name}: the row is still referenced by rows of another table"
+                + (f" ({detail})" if detail else "")
+                + ". Delete or re-point those rows first, or declare ondelete='CASCADE'."
+            )
+        else:
+            message = (
+                f"{name}: {', '.join(cols) or 'a foreign key'} points to a row that does "
+                f"not exist" + (f" ({detail})" if detail else "") + ". Create the parent "
+                "row first or correct the id."
+            )
+        return ForeignKeyError(message, model=name, columns=cols, constraint=constraint)
+    if state == "23502" or "not null constraint failed" in lowered:
+        cols = (column,) if column else _columns_from(None, text)
+        return NotNullError(
+            f"{name}: {', '.join(cols) or 'a column'} may not be NULL. Give it a value "
+            "or declare a default on the model.",
+            model=name,
+            columns=cols,
+            constraint=constraint,
+        )
+    return ConstraintError(
+        f"{name}: the database refused the write ({text.strip()}). Check the values "
+        "against the table's constraints.",
+        model=name,
+        constraint=constraint,
+    )
+
+
+def _columns_from(detail: str | None, text: str) -> tuple[str, ...]:
+    """Column names from a PostgreSQL detail or a SQLite message (``table.col, ...``)."""
+    if detail:
+        match = _PG_KEY_DETAIL.search(detail)
+        if match:
+            return tuple(c.strip().strip('"') for c in match.group("cols").split(","))
+    match = _SQLITE_COLUMNS.search(text)
+    if match:
+        return tuple(part.strip().rsplit(".", 1)[-1] for part in match.group("cols").split(","))
+    return ()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for serialization failures, deadlocks and SQLite busy errors."""
+    state = _sqlstate(exc)
+    if state in {"40001", "40P01"}:
+        return True
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when the error means the connection to the server was lost."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc) or ""
+    return state.startswith("08") or state in {"57P01", "57P02", "57P03"}

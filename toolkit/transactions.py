@@ -1,0 +1,112 @@
+"""Transaction and savepoint helpers, and retry on serialization failure or deadlock.
+
+``db.transaction()`` (on :class:`~toolkit.database.Database`) opens a session inside one
+transaction. :func:`savepoint` nests a SAVEPOINT inside it, with the same meaning on
+SQLite as on PostgreSQL (the engine set-up in :mod:`toolkit.database` makes it so).
+:func:`run_transaction` re-runs a whole transaction when the database reports a
+serialization failure (``40001``), a deadlock (``40P01``) or, on SQLite, a lock it
+waited for in vain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .errors import TransactionConflictError, is_retryable, translate_integrity_error
+
+if TYPE_CHECKING:
+    from .database import Database
+
+__all__ = ["run_transaction", "savepoint"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Run a block inside a SAVEPOINT: on error only the block's work is undone.
+
+    The enclosing transaction stays usable after the error, which is re-raised
+    (integrity errors as the toolkit's typed errors).
+
+    Examples
+    --------
+    >>> async with db.transaction() as s:
+    ...     await crud.create(s, Team, name="kept")
+    ...     try:
+    ...         async with tk.savepoint(s):
+    ...             await crud.create(s, Team, name="undone")
+    ...             raise RuntimeError("changed my mind")
+    ...     except RuntimeError:
+    ...         pass
+    """
+    try:
+        async with session.begin_nested():
+            yield session
+    except sa_exc.IntegrityError as exc:
+        raise translate_integrity_error(exc) from exc
+
+
+async def run_transaction(
+    db: Database,
+    fn: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """Run ``fn(session, *args, **kwargs)`` in one transaction, retrying on conflicts.
+
+    A conflict (serialization failure, deadlock, SQLite lock time-out) rolls back and
+    re-runs the whole function, up to 5 attempts with jittered exponential back-off.
+    ``fn`` must therefore do nothing outside the database that cannot be repeated.
+
+    Returns
+    -------
+    Whatever ``fn`` returns from the attempt that committed.
+
+    Raises
+    ------
+    TransactionConflictError
+        Every attempt hit a conflict; the last one is chained.
+
+    Examples
+    --------
+    >>> async def move(s, a, b):
+    ...     ...
+    >>> await tk.run_transaction(db, move, 1, 2)
+    """
+    attempts = 5
+    for attempt in range(1, attempts + 1):
+        try:
+            async with db.transaction() as session:
+                return await fn(session, *args, **kwargs)
+        except Exception as exc:
+            if not _conflict(exc):
+                raise
+            if attempt == attempts:
+                raise TransactionConflictError(
+                    f"The transaction conflicted with concurrent ones {attempts} times "
+                    f"({exc.__class__.__name__}); retry later or reduce contention on "
+                    "the rows it touches."
+                ) from exc
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _conflict(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if is_retryable(seen):
+            return True
+        seen = seen.__cause__
+    return False
+
+
