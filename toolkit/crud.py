@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
-from sqlalchemy import ColumnElement, func, inspect, tuple_
+from sqlalchemy import ColumnElement, func, insert, inspect, tuple_
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import update as sa_update
@@ -177,7 +177,9 @@ def _raise_validation(model: type[Any], exc: pydantic.ValidationError) -> Valida
     return error
 
 
-def validate(model: type[M], data: Mapping[str, Any] | SQLModel | None = None, /, **values: Any) -> M:
+def validate(
+    model: type[M], data: Mapping[str, Any] | SQLModel | None = None, /, **values: Any
+) -> M:
     """Build a ``model`` instance with the model's pydantic rules applied.
 
     SQLModel table models do not validate in ``__init__``; this does.
@@ -227,9 +229,7 @@ def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, A
         try:
             out[name] = adapter.validate_python(value)
         except pydantic.ValidationError as exc:
-            raise ValidationError(
-                model.__name__, name, exc.errors()[0]["msg"], value
-            ) from exc
+            raise ValidationError(model.__name__, name, exc.errors()[0]["msg"], value) from exc
     return out
 
 
@@ -247,7 +247,8 @@ def _pk_columns(model: type[Any]) -> list[Any]:
 def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
     cols = _pk_columns(model)
     if len(cols) == 1:
-        return cols[0].in_(list(ids))
+        clause: ColumnElement[bool] = cols[0].in_(list(ids))
+        return clause
     return tuple_(*cols).in_([tuple(i) for i in ids])
 
 
@@ -305,7 +306,8 @@ async def create_many(
     """Insert many validated rows, all or nothing; ids are filled in.
 
     Rows go to the database in batches through SQLAlchemy's "insertmanyvalues": one
-    ``INSERT ... VALUES (...), (...) RETURNING id`` round trip per batch of 1,000.
+    ``INSERT ... VALUES (...), (...) RETURNING ...`` round trip per batch of 1,000.
+    Only columns are written: related objects set on a model instance are not.
 
     Parameters
     ----------
@@ -336,9 +338,35 @@ async def create_many(
     if not objs:
         return objs
     async with _writing(session, model):
-        session.add_all(objs)
-        await session.flush()
-    return objs
+        return await _insert_returning(session, model, objs)
+
+
+async def _insert_returning(session: AsyncSession, model: type[M], objs: list[M]) -> list[M]:
+    """Bulk INSERT ... RETURNING in batches, results in input order."""
+    rows = [obj.model_dump() for obj in objs]
+    pks = inspect(model).primary_key
+    pk = pks[0].key if len(pks) == 1 else None
+    given = [pk is not None and row.get(pk) is not None for row in rows]
+    if pk is not None and not any(given):
+        for row in rows:
+            row.pop(pk, None)
+    stmt = insert(model)
+    dialect = session.sync_session.get_bind().dialect.name
+    if dialect != "sqlite" or pk is None or (any(given) and not all(given)):
+        # PostgreSQL returns rows in parameter order at batch speed; SQLite can only
+        # promise that order row by row (mixed explicit/generated keys land here).
+        result = await session.exec(
+            stmt.returning(model, sort_by_parameter_order=True), params=rows
+        )
+        return list(result.scalars())
+    result = await session.exec(stmt.returning(model), params=rows)
+    created: list[M] = list(result.scalars())
+    if all(given):
+        by_key = {getattr(obj, pk): obj for obj in created}
+        return [by_key[row[pk]] for row in rows]
+    # Generated integer keys: one INSERT takes its rows in order and SQLite hands out
+    # increasing rowids, so ascending ids are input order.
+    return sorted(created, key=lambda obj: getattr(obj, pk))
 
 
 # -- read -------------------------------------------------------------------------------
@@ -376,13 +404,13 @@ async def get(session: AsyncSession, model: type[M], pk: Any, *, load: Load = No
     async with _reading(session):
         if not options:
             return await session.get(model, pk)
-        result = await session.exec(
-            select(model).where(_pk_eq(model, pk)).options(*options)
-        )
+        result = await session.exec(select(model).where(_pk_eq(model, pk)).options(*options))
         return result.unique().one_or_none()
 
 
-async def get_by(session: AsyncSession, model: type[M], *, load: Load = None, **lookups: Any) -> M | None:
+async def get_by(
+    session: AsyncSession, model: type[M], *, load: Load = None, **lookups: Any
+) -> M | None:
     """Return the one row matching ``lookups``, or ``None``.
 
     Raises
@@ -464,8 +492,9 @@ async def paginate(
     >>> page.total, page.has_next
     """
     if skip < 0 or limit <= 0:
-        raise ValidationError(model.__name__, "skip/limit", "skip must be >= 0, limit > 0",
-                              (skip, limit))
+        raise ValidationError(
+            model.__name__, "skip/limit", "skip must be >= 0, limit > 0", (skip, limit)
+        )
     filters = build_filters(model, lookups)
     stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
     count = select(func.count()).select_from(model).where(*filters)
@@ -544,7 +573,9 @@ async def update(
     return obj
 
 
-async def update_many(session: AsyncSession, model: type[M], ids: Sequence[Any], /, **values: Any) -> int:
+async def update_many(
+    session: AsyncSession, model: type[M], ids: Sequence[Any], /, **values: Any
+) -> int:
     """Set the same fields on every row whose primary key is in ``ids``.
 
     Returns
@@ -634,9 +665,7 @@ async def get_or_create(
     try:
         async with _writing(session, model):
             if dialect == "postgresql":
-                await session.exec(
-                    select(func.pg_advisory_xact_lock(_lock_key(model, lookups)))
-                )
+                await session.exec(select(func.pg_advisory_xact_lock(_lock_key(model, lookups))))
             found = (await session.exec(stmt)).unique().first()
             if found is not None:
                 return found, False
@@ -653,8 +682,11 @@ async def get_or_create(
     if load is not None:
         # Load the requested relationships on the new object too.
         async with _reading(session):
-            reloaded = (await session.exec(stmt.execution_options(populate_existing=True))).unique().first()
+            reloaded = (
+                (await session.exec(stmt.execution_options(populate_existing=True)))
+                .unique()
+                .first()
+            )
         if reloaded is not None:
             return reloaded, True
     return obj, True
-

@@ -100,7 +100,7 @@ def resolve_url(url: str | URL | Path | None = None) -> URL:
             text = "postgresql://" + text[len("postgres://") :]
         try:
             parsed = make_url(text)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:
             raise ConfigurationError(
                 f"Cannot parse database URL {url!r}: {exc}. Use a file path, ':memory:', "
                 "'sqlite:///path.db' or 'postgresql://user@host/dbname'."

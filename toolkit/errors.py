@@ -197,17 +197,14 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 
 def _pg_detail(exc: BaseException) -> tuple[str | None, str | None, str | None]:
-    """Return (detail, column_name, constraint_name) of an asyncpg error in the chain."""
+    """Return (detail, column_name, constraint_name) from the asyncpg errors in the chain."""
+    found: dict[str, str] = {}
     for err in _chain(exc):
-        detail = getattr(err, "detail", None)
-        constraint = getattr(err, "constraint_name", None)
-        if isinstance(detail, str) or isinstance(constraint, str):
-            return (
-                detail if isinstance(detail, str) else None,
-                getattr(err, "column_name", None),
-                constraint,
-            )
-    return None, None, None
+        for attr in ("detail", "column_name", "constraint_name"):
+            value = getattr(err, attr, None)
+            if isinstance(value, str) and attr not in found:
+                found[attr] = value
+    return found.get("detail"), found.get("column_name"), found.get("constraint_name")
 
 
 def _fk_columns(model: Any) -> tuple[str, ...]:

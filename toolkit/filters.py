@@ -12,7 +12,6 @@ Operators: ``eq`` (the default), ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``,
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, get_args, get_origin
 
@@ -22,7 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from .errors import UnknownFieldError, ValidationError
 
-__all__ = ["OPERATORS", "build_filters", "column_of", "coerce_value", "order_clauses"]
+__all__ = ["OPERATORS", "build_filters", "coerce_value", "column_of", "order_clauses"]
 
 _Op = Callable[[Any, Any], ColumnElement[bool]]
 
@@ -69,8 +68,17 @@ def column_of(model: type[Any], name: str) -> InstrumentedAttribute[Any]:
     return attr
 
 
-@functools.cache
+_ADAPTERS: dict[tuple[type[Any], str], pydantic.TypeAdapter[Any]] = {}
+
+
 def _adapter(model: type[Any], name: str) -> pydantic.TypeAdapter[Any]:
+    key = (model, name)
+    if key not in _ADAPTERS:
+        _ADAPTERS[key] = _make_adapter(model, name)
+    return _ADAPTERS[key]
+
+
+def _make_adapter(model: type[Any], name: str) -> pydantic.TypeAdapter[Any]:
     fields = getattr(model, "model_fields", {})
     info = fields.get(name)
     if info is None or info.annotation is None:
@@ -115,9 +123,7 @@ def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
         return OPERATORS[op](column, bool(value))
     if op in _LIST_OPS:
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            raise ValidationError(
-                model.__name__, field, f"{key} needs a list of values", value
-            )
+            raise ValidationError(model.__name__, field, f"{key} needs a list of values", value)
         value = [coerce_value(model, field, v) for v in value]
     elif op in _TEXT_OPS:
         if not isinstance(value, str):

@@ -108,5 +108,3 @@ def _conflict(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
-
-

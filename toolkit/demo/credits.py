@@ -51,7 +51,9 @@ def _amount(value: Decimal | int | str) -> Decimal:
     return amount.quantize(_CENT)
 
 
-async def _move(session: AsyncSession, from_id: int, to_id: int, amount: Decimal) -> tuple[Decimal, Decimal]:
+async def _move(
+    session: AsyncSession, from_id: int, to_id: int, amount: Decimal
+) -> tuple[Decimal, Decimal]:
     # Lock both rows in id order, so two opposite transfers cannot deadlock; SQLite
     # ignores FOR UPDATE and serialises writers with BEGIN IMMEDIATE instead.
     stmt = (

@@ -13,6 +13,7 @@ from typing import Optional
 
 from pydantic import field_validator
 from sqlalchemy import Column, DateTime
+from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlmodel import Field, Relationship, SQLModel
 
 __all__ = ["Comment", "Post", "Team", "User", "UserCreate", "UserRead"]
@@ -25,7 +26,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Team(SQLModel, table=True):
+class Team(AsyncAttrs, SQLModel, table=True):
     __tablename__ = "teams"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -51,7 +52,7 @@ class UserBase(SQLModel):
         return value.lower()
 
 
-class User(UserBase, table=True):
+class User(AsyncAttrs, UserBase, table=True):
     __tablename__ = "users"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -72,7 +73,7 @@ class UserRead(UserBase):
     id: int
 
 
-class Post(SQLModel, table=True):
+class Post(AsyncAttrs, SQLModel, table=True):
     __tablename__ = "posts"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -87,7 +88,7 @@ class Post(SQLModel, table=True):
     comments: list["Comment"] = Relationship(back_populates="post")
 
 
-class Comment(SQLModel, table=True):
+class Comment(AsyncAttrs, SQLModel, table=True):
     __tablename__ = "comments"
 
     id: int | None = Field(default=None, primary_key=True)

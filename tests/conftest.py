@@ -1,0 +1,98 @@
+"""Shared fixtures: every database test runs on SQLite (a file) and on PostgreSQL.
+
+PostgreSQL is read from ``$TOOLKIT_TEST_POSTGRES_URL`` (default: the local server on
+127.0.0.1:5432, database ``test``). Outside CI a server that does not answer skips the
+PostgreSQL half with the reason; under ``CI=true`` it fails the test instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import toolkit as tk
+from toolkit.database import resolve_url
+
+PG_URL = os.environ.get(
+    "TOOLKIT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+DIALECTS = ["sqlite", "postgresql"]
+
+
+@functools.cache
+def postgres_problem() -> str | None:
+    """None when the test PostgreSQL answers, else why not."""
+    import asyncpg
+
+    url = resolve_url(PG_URL)
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=5,
+        )
+        await conn.close()
+
+    try:
+        # A thread of its own: fixtures call this from inside the test's event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
+    except Exception as exc:
+        return f"PostgreSQL at {PG_URL} does not answer: {exc!r}"
+    return None
+
+
+def require_postgres() -> None:
+    problem = postgres_problem()
+    if problem is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{problem} (CI=true: PostgreSQL tests must run, not skip)")
+    pytest.skip(problem)
+
+
+def database_url(dialect: str, tmp_path: Path) -> str:
+    if dialect == "postgresql":
+        require_postgres()
+        return PG_URL
+    return str(tmp_path / "test.db")
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def db(dialect: str, tmp_path: Path) -> AsyncIterator[tk.Database]:
+    """A fresh Database with every SQLModel table created empty."""
+    database = tk.connect(database_url(dialect, tmp_path))
+    await database.drop_all()
+    await database.create_all()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def pg_db(tmp_path: Path) -> AsyncIterator[tk.Database]:
+    """PostgreSQL only, for PostgreSQL-only paths (marked ``postgres_only``)."""
+    database = tk.connect(database_url("postgresql", tmp_path))
+    await database.drop_all()
+    await database.create_all()
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -1,0 +1,115 @@
+"""field__op lookups: every operator, unknown names, bound parameters."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+
+import toolkit as tk
+from toolkit import crud
+from toolkit.demo import User
+from toolkit.filters import OPERATORS, build_filters
+
+NAMES = ["alice", "bob", "carol", "dave", "100%_real"]
+
+
+async def seed(db: tk.Database) -> None:
+    async with db.session() as s:
+        await crud.create_many(
+            s,
+            User,
+            [
+                {
+                    "username": n,
+                    "email": f"{i}@example.org",
+                    "full_name": None if i % 2 else n.upper(),
+                    "credits": i * 10,
+                }
+                for i, n in enumerate(NAMES)
+            ],
+        )
+
+
+CASES = [
+    ({"username": "bob"}, ["bob"]),
+    ({"username__eq": "bob"}, ["bob"]),
+    ({"username__ne": "bob"}, ["alice", "carol", "dave", "100%_real"]),
+    ({"credits__lt": 20}, ["alice", "bob"]),
+    ({"credits__le": "20"}, ["alice", "bob", "carol"]),
+    ({"credits__gt": 20}, ["dave", "100%_real"]),
+    ({"credits__ge": 30.0}, ["dave", "100%_real"]),
+    ({"id__in": [1, "3"]}, ["alice", "carol"]),
+    ({"id__notin": [1, 2, 3]}, ["dave", "100%_real"]),
+    ({"username__contains": "a"}, ["alice", "carol", "dave", "100%_real"]),
+    ({"username__contains": "%"}, ["100%_real"]),
+    ({"username__contains": "_"}, ["100%_real"]),
+    ({"full_name__icontains": "aro"}, ["carol"]),
+    ({"username__startswith": "ca"}, ["carol"]),
+    ({"full_name__istartswith": "al"}, ["alice"]),
+    ({"username__endswith": "e"}, ["alice", "dave"]),
+    ({"full_name__iendswith": "OL"}, ["carol"]),
+    ({"full_name__isnull": True}, ["bob", "dave"]),
+    ({"full_name__isnull": False}, ["alice", "carol", "100%_real"]),
+    ({"full_name": None}, ["bob", "dave"]),
+    ({"is_active": True, "credits__gt": 10, "username__ne": "dave"}, ["carol", "100%_real"]),
+]
+
+
+@pytest.mark.parametrize(("lookups", "expected"), CASES, ids=[",".join(c[0]) for c in CASES])
+async def test_lookup(db: tk.Database, lookups: dict[str, object], expected: list[str]) -> None:
+    await seed(db)
+    async with db.session() as s:
+        found = await crud.search(s, User, **lookups)
+    assert [u.username for u in found] == expected
+
+
+def test_every_operator_is_covered() -> None:
+    used = {key.partition("__")[2] or "eq" for lookups, _ in CASES for key in lookups}
+    assert used == set(OPERATORS)
+
+
+@pytest.mark.parametrize(
+    ("lookups", "match"),
+    [
+        ({"nickname": "x"}, "nickname"),
+        ({"username__like": "x"}, "like"),
+        ({"username__icontains__x": "y"}, "icontains__x"),
+    ],
+    ids=["unknown-field", "unknown-op", "too-deep"],
+)
+def test_unknown_names_are_errors(lookups: dict[str, object], match: str) -> None:
+    with pytest.raises(tk.UnknownFieldError, match=match) as info:
+        build_filters(User, lookups)
+    assert isinstance(info.value, tk.ToolkitError)
+
+
+@pytest.mark.parametrize(
+    "lookups",
+    [{"id": "seven"}, {"id__in": "1,2"}, {"username__contains": 5}, {"credits__gt": "lots"}],
+    ids=["int-from-text", "in-needs-list", "contains-needs-text", "decimal-from-text"],
+)
+def test_bad_values_are_validation_errors(lookups: dict[str, object]) -> None:
+    with pytest.raises(tk.ValidationError):
+        build_filters(User, lookups)
+
+
+@pytest.mark.parametrize(
+    "dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "postgresql"]
+)
+def test_values_are_bound_never_inlined(dialect: object) -> None:
+    evil = "x'; DROP TABLE users; --"
+    stmt = select(User).where(
+        *build_filters(User, {"username": evil, "email__icontains": evil, "id__in": [1, 2]})
+    )
+    sql = str(stmt.compile(dialect=dialect))  # type: ignore[arg-type]
+    assert "DROP TABLE" not in sql
+    params = stmt.compile(dialect=dialect).params  # type: ignore[arg-type]
+    assert evil in params.values()
+
+
+async def test_injection_attempt_is_just_a_value(db: tk.Database) -> None:
+    await seed(db)
+    async with db.session() as s:
+        assert await crud.search(s, User, username="x' OR '1'='1") == []
+        assert len(await crud.search(s, User)) == len(NAMES)
