@@ -22,6 +22,10 @@ from .errors import ToolkitError as ToolkitError
 from .errors import TransactionConflictError as TransactionConflictError
 from .errors import UnknownFieldError as UnknownFieldError
 from .errors import ValidationError as ValidationError
+from .frames import insert_frame as insert_frame
+from .frames import read_frame as read_frame
+from .frames import stream_frames as stream_frames
+from .frames import to_frame as to_frame
 from .transactions import run_transaction as run_transaction
 from .transactions import savepoint as savepoint
 
@@ -45,6 +49,10 @@ __all__ = [
     "ValidationError",
     "connect",
     "crud",
+    "insert_frame",
+    "read_frame",
     "run_transaction",
     "savepoint",
+    "stream_frames",
+    "to_frame",
 ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -21,14 +20,14 @@ from sqlalchemy import ColumnElement, func, insert, inspect, tuple_
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import update as sa_update
-from sqlalchemy.orm import SessionTransactionOrigin
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .database import READ_ONLY_OPTION
-from .errors import MultipleResultsFound, ValidationError, translate_integrity_error
+from .errors import MultipleResultsFound, ValidationError
 from .filters import build_filters, column_of, order_clauses
 from .loading import Load, loader_options
+from .transactions import reading as _reading
+from .transactions import writing as _writing
 
 __all__ = [
     "Page",
@@ -99,53 +98,6 @@ class Page(Generic[T]):
             f"Page({self.page} of {self.pages}: {len(self.items)} items, "
             f"total={self.total}, skip={self.skip}, limit={self.limit})"
         )
-
-
-# -- transaction plumbing ---------------------------------------------------------------
-
-
-def _autocommits(session: AsyncSession) -> bool:
-    """True when the session is not inside a transaction the caller opened."""
-    sync = session.sync_session
-    if sync.get_nested_transaction() is not None:
-        return False
-    tx = sync.get_transaction()
-    return tx is None or tx.origin is SessionTransactionOrigin.AUTOBEGIN
-
-
-@asynccontextmanager
-async def _writing(
-    session: AsyncSession, model: type[Any], *, action: str = "write"
-) -> AsyncIterator[None]:
-    """Run a write in a savepoint; commit when the caller has no transaction open."""
-    commit = _autocommits(session)
-    try:
-        try:
-            async with session.begin_nested():
-                yield
-        except sa_exc.IntegrityError as exc:
-            raise translate_integrity_error(exc, model, action=action) from exc
-    finally:
-        # Also after a failure: the savepoint is already rolled back, and committing the
-        # (empty) outer transaction releases the connection and SQLite's write lock
-        # without expiring the objects the caller already holds.
-        if commit and session.in_transaction():
-            await session.commit()
-
-
-@asynccontextmanager
-async def _reading(session: AsyncSession) -> AsyncIterator[None]:
-    """Run a read; end the transaction afterwards when the caller has none open."""
-    commit = _autocommits(session) and not session.in_transaction()
-    if commit:
-        # A read-only transaction: a deferred BEGIN on SQLite, so readers do not take
-        # the write lock.
-        await session.connection(execution_options={READ_ONLY_OPTION: True})
-    try:
-        yield
-    finally:
-        if commit and session.in_transaction():
-            await session.commit()
 
 
 # -- validation -------------------------------------------------------------------------

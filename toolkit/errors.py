@@ -215,14 +215,15 @@ def _fk_columns(model: Any) -> tuple[str, ...]:
 
 
 def translate_integrity_error(
-    exc: sa_exc.IntegrityError, model: Any = None, *, action: str = "write"
+    exc: BaseException, model: Any = None, *, action: str = "write"
 ) -> ConstraintError:
     """Turn a driver's integrity error into the toolkit's typed error.
 
     Parameters
     ----------
-    exc : sqlalchemy.exc.IntegrityError
-        The error SQLAlchemy raised, from aiosqlite or asyncpg.
+    exc : Exception
+        The error SQLAlchemy raised (``IntegrityError``), or the driver's own
+        (``asyncpg`` integrity errors, ``sqlite3.IntegrityError``).
     model : type, optional
         The model the write was for; named in the message.
     action : str
@@ -237,7 +238,8 @@ def translate_integrity_error(
         ``from exc`` so the driver's error stays chained.
     """
     name = getattr(model, "__name__", None) or "the table"
-    text = str(exc.orig) if exc.orig is not None else str(exc)
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
     state = _sqlstate(exc)
     detail, column, constraint = _pg_detail(exc)
     lowered = text.lower()

@@ -14,20 +14,74 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import SessionTransactionOrigin
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .database import READ_ONLY_OPTION
 from .errors import TransactionConflictError, is_retryable, translate_integrity_error
 
 if TYPE_CHECKING:
     from .database import Database
 
-__all__ = ["run_transaction", "savepoint"]
+__all__ = ["autocommits", "reading", "run_transaction", "savepoint", "writing"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def autocommits(session: AsyncSession) -> bool:
+    """True when the session is not inside a transaction the caller opened.
+
+    A toolkit call in such a session is its own transaction: it commits (or, for a
+    read, ends its read transaction) before returning. Inside ``db.transaction()``,
+    ``session.begin()`` or a savepoint it joins the caller's transaction instead.
+    """
+    sync = session.sync_session
+    if sync.get_nested_transaction() is not None:
+        return False
+    tx = sync.get_transaction()
+    return tx is None or tx.origin is SessionTransactionOrigin.AUTOBEGIN
+
+
+@asynccontextmanager
+async def writing(
+    session: AsyncSession, model: type[Any] | None = None, *, action: str = "write"
+) -> AsyncIterator[None]:
+    """Run a write in a savepoint; commit when the caller has no transaction open.
+
+    Integrity errors leave as the toolkit's typed errors, naming ``model``.
+    """
+    commit = autocommits(session)
+    try:
+        try:
+            async with session.begin_nested():
+                yield
+        except sa_exc.IntegrityError as exc:
+            raise translate_integrity_error(exc, model, action=action) from exc
+    finally:
+        # Also after a failure: the savepoint is already rolled back, and committing the
+        # (empty) outer transaction releases the connection and SQLite's write lock
+        # without expiring the objects the caller already holds.
+        if commit and session.in_transaction():
+            await session.commit()
+
+
+@asynccontextmanager
+async def reading(session: AsyncSession) -> AsyncIterator[None]:
+    """Run a read; end the transaction afterwards when the caller has none open."""
+    commit = autocommits(session) and not session.in_transaction()
+    if commit:
+        # A read-only transaction: a deferred BEGIN on SQLite, so readers do not take
+        # the write lock.
+        await session.connection(execution_options={READ_ONLY_OPTION: True})
+    try:
+        yield
+    finally:
+        if commit and session.in_transaction():
+            await session.commit()
 
 
 @asynccontextmanager

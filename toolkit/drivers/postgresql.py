@@ -1,0 +1,295 @@
+"""PostgreSQL fast paths through asyncpg: COPY out to Arrow's CSV reader, COPY in.
+
+Reading: ``COPY (query) TO STDOUT (FORMAT csv, NULL '\\N')`` streams the result as CSV,
+which Arrow's multi-threaded CSV reader parses straight into typed columns. NULL is
+the unquoted ``\\N`` and a quoted value is never NULL, so NULL and the empty string (and
+the text ``\\N``) stay distinct. Columns the CSV route cannot type exactly (JSON, BYTEA,
+arrays, NUMERIC without scale, TIME) make the read fall back to ``fetch``.
+
+Writing: validated Arrow tables are written as CSV (``quoting_style="all_valid"``: every
+value quoted, NULL the bare empty field, which is COPY's default) and sent with
+``copy_to_table``. ``on_conflict`` other than "error" copies into a temporary staging
+table first, then ``INSERT ... SELECT ... ON CONFLICT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..dtypes import ColumnSpec, arrow_to_frame, arrow_type, empty_frame, spec_from_pg, values_to_frame
+from . import WriteTarget
+
+__all__ = ["describe", "read", "stream", "write"]
+
+_NULL = "\\N"
+#: Parse when this much CSV has arrived (grows to the size of one chunk).
+_MIN_PARSE_BYTES = 1 << 20
+
+
+async def describe(conn: asyncpg.Connection, sql: str) -> list[ColumnSpec]:
+    """Column specs of a SQL string's result, from the server (a prepared statement)."""
+    statement = await conn.prepare(sql)
+    return [spec_from_pg(a.name, a.type.name, a.type.kind) for a in statement.get_attributes()]
+
+
+def _copyable(specs: Sequence[ColumnSpec]) -> bool:
+    return all(arrow_type(s) is not None for s in specs)
+
+
+def _parse(data: bytes | bytearray | memoryview, specs: Sequence[ColumnSpec]) -> pa.Table:
+    names = [f"c{i}" for i in range(len(specs))]
+    types = {n: arrow_type(s) for n, s in zip(names, specs, strict=True)}
+    raw = bytes(data) if not isinstance(data, bytes) else data
+    return pacsv.read_csv(
+        pa.py_buffer(raw),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+        # COPY quotes a value only when it must; without any quote character in the
+        # data no value can hold a newline, and Arrow can split blocks freely.
+        parse_options=pacsv.ParseOptions(newlines_in_values=b'"' in raw),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            null_values=[_NULL],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+
+
+async def _fetch_frame(conn: asyncpg.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec]) -> pd.DataFrame:
+    records = await conn.fetch(sql, *args)
+    if not records:
+        return empty_frame(specs)
+    return values_to_frame(specs, list(zip(*records, strict=True)))
+
+
+async def read(
+    conn: asyncpg.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec] | None
+) -> pd.DataFrame:
+    """Read a whole result as a typed frame (COPY, or fetch for exotic types)."""
+    if specs is None:
+        specs = await describe(conn, sql)
+    if not _copyable(specs):
+        return await _fetch_frame(conn, sql, args, specs)
+    parts: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    await conn.copy_from_query(sql, *args, output=sink, format="csv", null=_NULL)
+    data = b"".join(parts)
+    parts.clear()
+    if not data:
+        return empty_frame(specs)
+    try:
+        table = _parse(data, specs)
+    except pa.ArrowInvalid:
+        # A value the CSV route cannot type (an infinite timestamp, say): exact path.
+        return await _fetch_frame(conn, sql, args, specs)
+    return arrow_to_frame(table, specs)
+
+
+def _record_end(buffer: bytearray) -> int:
+    """Index just past the last complete CSV record in ``buffer`` (0 if none).
+
+    A newline ends a record unless it lies inside quotes; quotes inside values are
+    doubled, so a position is outside quotes when the quotes before it are even.
+    """
+    end = buffer.rfind(b"\n")
+    if b'"' not in buffer:
+        return end + 1
+    while end >= 0:
+        if buffer.count(b'"', 0, end) % 2 == 0:
+            return end + 1
+        end = buffer.rfind(b"\n", 0, end)
+    return 0
+
+
+async def stream(
+    conn: asyncpg.Connection,
+    sql: str,
+    args: Sequence[Any],
+    specs: Sequence[ColumnSpec] | None,
+    chunk_size: int,
+) -> AsyncIterator[pd.DataFrame]:
+    """Yield frames of exactly ``chunk_size`` rows as COPY data arrives.
+
+    COPY runs in a task that hands data over through a small bounded queue, so the
+    server is paused (TCP back-pressure) while the caller works on a chunk: memory
+    holds about one chunk, never the result. Leaving early terminates the COPY's
+    connection (the caller invalidates it), since a COPY cannot be abandoned halfway.
+    """
+    if specs is None:
+        specs = await describe(conn, sql)
+    if not _copyable(specs):
+        async for frame in _stream_cursor(conn, sql, args, specs, chunk_size):
+            yield frame
+        return
+
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+    async def sink(data: bytes) -> None:
+        await queue.put(data)
+
+    async def produce() -> None:
+        try:
+            await conn.copy_from_query(sql, *args, output=sink, format="csv", null=_NULL)
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(produce())
+    buffer = bytearray()
+    pending: pa.Table | None = None
+    threshold = _MIN_PARSE_BYTES
+    finished = False
+    try:
+        while True:
+            data = await queue.get()
+            if data is not None:
+                buffer += data
+                if len(buffer) < threshold:
+                    continue
+                cut = _record_end(buffer)
+                if cut == 0:
+                    continue
+                head = bytes(buffer[:cut])
+                del buffer[:cut]
+            else:
+                await task  # re-raises a failed COPY
+                head = bytes(buffer)
+                buffer.clear()
+            if head:
+                table = _parse(head, specs)
+                if table.num_rows:
+                    threshold = max(_MIN_PARSE_BYTES, len(head) * chunk_size // table.num_rows)
+                pending = table if pending is None else pa.concat_tables([pending, table])
+            while pending is not None and pending.num_rows >= chunk_size:
+                yield arrow_to_frame(pending.slice(0, chunk_size), specs)
+                pending = pending.slice(chunk_size)
+            if data is None:
+                break
+        if pending is not None and pending.num_rows:
+            yield arrow_to_frame(pending, specs)
+        finished = True
+    finally:
+        if not finished and not task.done():
+            conn.terminate()
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _stream_cursor(
+    conn: asyncpg.Connection,
+    sql: str,
+    args: Sequence[Any],
+    specs: Sequence[ColumnSpec],
+    chunk_size: int,
+) -> AsyncIterator[pd.DataFrame]:
+    """Server-side cursor path, for results the CSV route cannot type."""
+    transaction = None if conn.is_in_transaction() else conn.transaction(readonly=True)
+    if transaction is not None:
+        await transaction.start()
+    try:
+        cursor = await conn.cursor(sql, *args)
+        while True:
+            records = await cursor.fetch(chunk_size)
+            if not records:
+                break
+            yield values_to_frame(specs, list(zip(*records, strict=True)))
+    finally:
+        if transaction is not None:
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
+
+
+def _csv(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(
+        table,
+        sink,
+        write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"),
+    )
+    return sink.getvalue()
+
+
+async def _copy_in(conn: asyncpg.Connection, name: str, schema: str | None, columns: Sequence[str], table: pa.Table) -> None:
+    if all(arrow_type_supported(f.type) for f in table.schema):
+        await conn.copy_to_table(
+            name, source=io.BytesIO(_csv(table)), columns=list(columns), schema_name=schema,
+            format="csv",
+        )
+    else:
+        records = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
+        await conn.copy_records_to_table(name, records=records, columns=list(columns), schema_name=schema)
+
+
+def arrow_type_supported(t: pa.DataType) -> bool:
+    """Whether Arrow's CSV writer renders ``t`` in a form COPY reads back exactly."""
+    return not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_nested(t)
+                or pa.types.is_null(t))
+
+
+async def write(
+    conn: asyncpg.Connection,
+    target: WriteTarget,
+    table: pa.Table,
+    *,
+    on_conflict: str,
+    chunk_size: int,
+    progress: Any,
+) -> int:
+    """COPY a validated table in, all or nothing (the caller holds the transaction)."""
+    written = 0
+    async with conn.transaction():  # a savepoint inside the caller's transaction
+        if on_conflict == "error":
+            for start in range(0, table.num_rows, chunk_size):
+                part = table.slice(start, chunk_size)
+                await _copy_in(conn, target.name, target.schema, target.columns, part)
+                written += part.num_rows
+                progress.update(part.num_rows)
+        else:
+            stage = f"toolkit_stage_{uuid.uuid4().hex[:12]}"
+            await conn.execute(
+                f'CREATE TEMP TABLE "{stage}" (LIKE {target.table} INCLUDING DEFAULTS) '
+                "ON COMMIT DROP"
+            )
+            for start in range(0, table.num_rows, chunk_size):
+                part = table.slice(start, chunk_size)
+                await _copy_in(conn, stage, None, target.columns, part)
+                progress.update(part.num_rows)
+            cols = ", ".join(target.quoted_columns)
+            conflict = f"({', '.join(target.conflict_columns)})" if target.conflict_columns else ""
+            if on_conflict == "ignore":
+                action = f"ON CONFLICT {conflict} DO NOTHING"
+            else:
+                updates = [c for c in target.quoted_columns if c not in target.conflict_columns]
+                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates) or (
+                    f"{target.conflict_columns[0]} = EXCLUDED.{target.conflict_columns[0]}"
+                )
+                action = f"ON CONFLICT {conflict} DO UPDATE SET {sets}"
+            status = await conn.execute(
+                f'INSERT INTO {target.table} ({cols}) SELECT {cols} FROM "{stage}" {action}'
+            )
+            written = int(status.rsplit(" ", 1)[-1])
+            await conn.execute(f'DROP TABLE "{stage}"')
+        if target.serial_column is not None:
+            # Explicit ids do not move the sequence; move it past them so later inserts
+            # that let the database pick an id do not collide.
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence($1, $2), "
+                f"GREATEST((SELECT COALESCE(MAX({target.serial_column}), 0) FROM {target.table}), 1))",
+                target.table, target.serial_column.strip('"'),
+            )
+    return written

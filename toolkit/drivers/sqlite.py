@@ -1,0 +1,149 @@
+"""SQLite fast paths through aiosqlite's worker thread.
+
+aiosqlite runs every call of a connection on one worker thread. The toolkit hands that
+thread whole jobs (fetch every row *and* transpose them into columns; or run one
+``executemany`` over a batch) rather than one call per row, so the event loop stays
+free while SQLite works and no SQLAlchemy ``Row`` is ever built.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import aiosqlite
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..dtypes import ColumnSpec, empty_frame, infer_specs, values_to_frame
+from . import WriteTarget
+
+__all__ = ["read", "stream", "write"]
+
+T = TypeVar("T")
+
+
+async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn(sqlite3_connection)`` on the connection's own worker thread."""
+    # aiosqlite's private hook, stable since 0.17: the one way to run a whole job on
+    # the thread that owns the sqlite3 connection.
+    result: T = await conn._execute(fn, conn._conn)
+    return result
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+
+
+async def read(
+    conn: aiosqlite.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec] | None
+) -> pd.DataFrame:
+    """Read a whole result as a typed frame."""
+
+    def job(raw: sqlite3.Connection) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cursor = raw.execute(sql, tuple(args))
+        try:
+            names = [d[0] for d in cursor.description or ()]
+            return names, _columns(cursor.fetchall(), len(names))
+        finally:
+            cursor.close()
+
+    names, columns = await _in_thread(conn, job)
+    if specs is None:
+        specs = infer_specs(names, columns)
+    if not columns or not columns[0]:
+        return empty_frame(specs)
+    return values_to_frame(specs, columns)
+
+
+async def stream(
+    conn: aiosqlite.Connection,
+    sql: str,
+    args: Sequence[Any],
+    specs: Sequence[ColumnSpec] | None,
+    chunk_size: int,
+) -> AsyncIterator[pd.DataFrame]:
+    """Yield frames of exactly ``chunk_size`` rows from one SQLite cursor.
+
+    Untyped SQL takes its column types from the first chunk and keeps them.
+    """
+    cursor = await _in_thread(conn, lambda raw: raw.execute(sql, tuple(args)))
+    try:
+        names = [d[0] for d in cursor.description or ()]
+        first = True
+        while True:
+            rows = await _in_thread(conn, lambda _raw: cursor.fetchmany(chunk_size))
+            columns = _columns(rows, len(names))
+            if specs is None:
+                specs = infer_specs(names, columns)
+            if not rows:
+                if first:
+                    yield empty_frame(specs)
+                break
+            first = False
+            yield values_to_frame(specs, columns)
+            if len(rows) < chunk_size:
+                break
+    finally:
+        await _in_thread(conn, lambda _raw: cursor.close())
+
+
+def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
+    """Python values as SQLAlchemy's SQLite types store them."""
+    t = column.type
+    if pa.types.is_timestamp(t):
+        # SQLAlchemy's SQLite DATETIME format; aware values are stored as UTC.
+        text = pc.strftime(column.cast(pa.timestamp("us")), format="%Y-%m-%d %H:%M:%S")
+        return text.to_pylist()
+    if pa.types.is_date(t):
+        return pc.strftime(column, format="%Y-%m-%d").to_pylist()
+    if pa.types.is_decimal(t):
+        return column.cast(pa.float64()).to_pylist()
+    return column.to_pylist()
+
+
+async def write(
+    conn: aiosqlite.Connection,
+    target: WriteTarget,
+    table: pa.Table,
+    *,
+    on_conflict: str,
+    chunk_size: int,
+    progress: Any,
+) -> int:
+    """Insert a validated table with ``executemany`` per batch, inside one SAVEPOINT."""
+    cols = ", ".join(target.quoted_columns)
+    marks = ", ".join("?" for _ in target.quoted_columns)
+    sql = f"INSERT INTO {target.table} ({cols}) VALUES ({marks})"
+    if on_conflict == "ignore":
+        conflict = f"({', '.join(target.conflict_columns)})" if target.conflict_columns else ""
+        sql += f" ON CONFLICT {conflict} DO NOTHING"
+    elif on_conflict == "update":
+        updates = [c for c in target.quoted_columns if c not in target.conflict_columns]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in updates) or (
+            f"{target.conflict_columns[0]} = excluded.{target.conflict_columns[0]}"
+        )
+        sql += f" ON CONFLICT ({', '.join(target.conflict_columns)}) DO UPDATE SET {sets}"
+
+    def batch(raw: sqlite3.Connection, part: pa.Table) -> int:
+        columns = [_sqlite_values(part.column(i)) for i in range(part.num_columns)]
+        cursor = raw.executemany(sql, zip(*columns, strict=True))
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+    await _in_thread(conn, lambda raw: raw.execute("SAVEPOINT toolkit_insert_frame"))
+    written = 0
+    try:
+        for start in range(0, table.num_rows, chunk_size):
+            part = table.slice(start, chunk_size)
+            written += await _in_thread(conn, lambda raw, part=part: batch(raw, part))
+            progress.update(part.num_rows)
+    except BaseException:
+        await _in_thread(conn, lambda raw: raw.execute("ROLLBACK TO toolkit_insert_frame"))
+        await _in_thread(conn, lambda raw: raw.execute("RELEASE toolkit_insert_frame"))
+        raise
+    await _in_thread(conn, lambda raw: raw.execute("RELEASE toolkit_insert_frame"))
+    return written

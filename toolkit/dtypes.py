@@ -1,0 +1,317 @@
+"""SQL column types -> pandas dtypes, decided by the column's type, never by its values.
+
+The rules (the same on SQLite and PostgreSQL, and in every chunk of a stream):
+
+=============================  ====================================================
+SQL type                       pandas dtype
+=============================  ====================================================
+SMALLINT / INTEGER / BIGINT    ``Int64`` (nullable; NULL is ``<NA>``)
+BOOLEAN                        ``boolean`` (nullable)
+VARCHAR / TEXT / ENUM / UUID   ``string[pyarrow]`` (``StringDtype``; NULL is ``<NA>``)
+REAL / DOUBLE / FLOAT          ``float64`` (NULL is ``NaN``)
+NUMERIC(p, s)                  ``decimal128(p, s)[pyarrow]``: exact, vectorised, and
+                               ``.astype(float)`` away when speed matters more; a
+                               NUMERIC without scale is ``object`` holding ``Decimal``
+TIMESTAMP WITH TIME ZONE       ``datetime64[us, UTC]`` (converted to UTC)
+TIMESTAMP (naive)              ``datetime64[us]``
+DATE                           ``datetime64[s]`` at midnight: pandas has no date dtype,
+                               and datetime64 keeps ``.dt``, resampling and plotting
+TIME, BYTEA/BLOB, JSON, other  ``object`` holding the driver's Python values
+=============================  ====================================================
+
+A query written as a SQL string has no SQLAlchemy types. On PostgreSQL the toolkit
+asks the server for the result's column types (a prepared statement's attributes) and
+applies the same rules. On SQLite, which has no column types in results, each column's
+type is inferred from the first chunk's values (int, float, text, bytes; a column of
+only NULLs is ``object``) and then kept for every later chunk; pass ``dtypes=`` to
+:func:`toolkit.read_frame` to fix it, or wrap the SQL as
+``text(sql).columns(col=Integer, ...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import types as sqltypes
+
+__all__ = [
+    "ColumnSpec",
+    "arrow_to_frame",
+    "arrow_type",
+    "empty_frame",
+    "infer_specs",
+    "pandas_dtype",
+    "spec_from_pg",
+    "spec_from_type",
+    "values_to_frame",
+]
+
+Kind = Literal[
+    "int", "float", "bool", "str", "decimal", "datetime_tz", "datetime", "date", "object"
+]
+
+STRING_DTYPE = pd.StringDtype("pyarrow")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What the toolkit knows of one result or table column.
+
+    Attributes
+    ----------
+    name : str
+    kind : str
+        One of ``int, float, bool, str, decimal, datetime_tz, datetime, date, object``.
+    precision, scale : int or None
+        For ``decimal``.
+    bits : int
+        For ``int``: 16, 32 or 64, the range the column accepts.
+    max_length : int or None
+        For ``str``.
+    """
+
+    name: str
+    kind: Kind
+    precision: int | None = None
+    scale: int | None = None
+    bits: int = 64
+    max_length: int | None = None
+
+
+def spec_from_type(name: str, sa_type: Any) -> ColumnSpec:
+    """The spec of a column from its SQLAlchemy type."""
+    t = sa_type
+    if isinstance(t, sqltypes.TypeDecorator):
+        t = t.impl_instance if hasattr(t, "impl_instance") else t.impl
+    if isinstance(t, sqltypes.Boolean):
+        return ColumnSpec(name, "bool")
+    if isinstance(t, sqltypes.Integer):
+        bits = 16 if isinstance(t, sqltypes.SmallInteger) else 64
+        if not isinstance(t, sqltypes.BigInteger | sqltypes.SmallInteger):
+            bits = 32
+        return ColumnSpec(name, "int", bits=bits)
+    if isinstance(t, sqltypes.Float):
+        return ColumnSpec(name, "float")
+    if isinstance(t, sqltypes.Numeric):
+        if t.scale is None:
+            return ColumnSpec(name, "decimal")
+        return ColumnSpec(name, "decimal", precision=t.precision or 38, scale=t.scale)
+    if isinstance(t, sqltypes.DateTime):
+        return ColumnSpec(name, "datetime_tz" if t.timezone else "datetime")
+    if isinstance(t, sqltypes.Date):
+        return ColumnSpec(name, "date")
+    if isinstance(t, sqltypes.Enum | sqltypes.Uuid):
+        return ColumnSpec(name, "str")
+    if isinstance(t, sqltypes.String):
+        return ColumnSpec(name, "str", max_length=t.length)
+    return ColumnSpec(name, "object")
+
+
+_PG_KINDS: dict[str, tuple[Kind, int]] = {
+    "int2": ("int", 16),
+    "int4": ("int", 32),
+    "int8": ("int", 64),
+    "oid": ("int", 64),
+    "bool": ("bool", 0),
+    "float4": ("float", 0),
+    "float8": ("float", 0),
+    "numeric": ("decimal", 0),
+    "text": ("str", 0),
+    "varchar": ("str", 0),
+    "bpchar": ("str", 0),
+    "name": ("str", 0),
+    "uuid": ("str", 0),
+    "timestamptz": ("datetime_tz", 0),
+    "timestamp": ("datetime", 0),
+    "date": ("date", 0),
+}
+
+
+def spec_from_pg(name: str, type_name: str, type_kind: str = "scalar") -> ColumnSpec:
+    """The spec of a PostgreSQL result column from its type name (``int4``, ``text``...)."""
+    if type_kind == "enum":
+        return ColumnSpec(name, "str")
+    kind, bits = _PG_KINDS.get(type_name, ("object", 0))
+    return ColumnSpec(name, kind, bits=bits or 64)
+
+
+def pandas_dtype(spec: ColumnSpec) -> Any:
+    """The pandas dtype for a column spec (see the module docstring)."""
+    match spec.kind:
+        case "int":
+            return pd.Int64Dtype()
+        case "bool":
+            return pd.BooleanDtype()
+        case "str":
+            return STRING_DTYPE
+        case "float":
+            return "float64"
+        case "decimal" if spec.scale is not None:
+            return pd.ArrowDtype(pa.decimal128(spec.precision or 38, spec.scale))
+        case "datetime_tz":
+            return "datetime64[us, UTC]"
+        case "datetime":
+            return "datetime64[us]"
+        case "date":
+            return "datetime64[s]"
+        case _:
+            return "object"
+
+
+def arrow_type(spec: ColumnSpec) -> pa.DataType | None:
+    """The Arrow type used to parse or build a column; None where Arrow is not used."""
+    match spec.kind:
+        case "int":
+            return pa.int64()
+        case "bool":
+            return pa.bool_()
+        case "str":
+            return pa.string()
+        case "float":
+            return pa.float64()
+        case "decimal" if spec.scale is not None:
+            return pa.decimal128(spec.precision or 38, spec.scale)
+        case "datetime_tz":
+            return pa.timestamp("us", tz="UTC")
+        case "datetime":
+            return pa.timestamp("us")
+        case "date":
+            return pa.date32()
+        case _:
+            return None
+
+
+def _types_mapper(t: pa.DataType) -> Any:
+    if pa.types.is_integer(t):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(t):
+        return pd.BooleanDtype()
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return STRING_DTYPE
+    if pa.types.is_decimal(t):
+        return pd.ArrowDtype(t)
+    return None
+
+
+def _series(spec: ColumnSpec, array: pa.Array | pa.ChunkedArray) -> pd.Series:
+    series = array.to_pandas(types_mapper=_types_mapper)
+    dtype = pandas_dtype(spec)
+    if str(series.dtype) != str(dtype):
+        series = series.astype(dtype)
+    return series
+
+
+def _assemble(specs: Sequence[ColumnSpec], columns: Sequence[pd.Series | Sequence[Any]]) -> pd.DataFrame:
+    # Positional keys first, names after: a result may repeat a column name.
+    frame = pd.DataFrame(dict(enumerate(columns)), copy=False)
+    frame.columns = pd.Index([s.name for s in specs])
+    return frame
+
+
+def empty_frame(specs: Sequence[ColumnSpec]) -> pd.DataFrame:
+    """A frame with no rows and the columns and dtypes of ``specs``."""
+    return _assemble(specs, [pd.Series([], dtype=pandas_dtype(s)) for s in specs])
+
+
+def arrow_to_frame(table: pa.Table, specs: Sequence[ColumnSpec]) -> pd.DataFrame:
+    """Convert an Arrow table (parsed with :func:`arrow_type`) to a frame with the dtypes."""
+    return _assemble(specs, [_series(s, table.column(i)) for i, s in enumerate(specs)])
+
+
+def _text_or_none(values: Sequence[Any]) -> list[Any]:
+    return [v if v is None or isinstance(v, str) else str(v) for v in values]
+
+
+def _array(spec: ColumnSpec, values: Sequence[Any]) -> pa.Array:
+    """Build the Arrow array of one column from driver values (asyncpg or sqlite3)."""
+    target = arrow_type(spec)
+    assert target is not None
+    match spec.kind:
+        case "bool":
+            # sqlite3 returns 0/1; asyncpg returns bool.
+            return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
+        case "str":
+            try:
+                return pa.array(values, pa.string())
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                return pa.array(_text_or_none(values), pa.string())
+        case "decimal":
+            try:
+                return pa.array(values, target)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                # SQLite stores NUMERIC as REAL: round to the scale, then it is exact.
+                floats = pa.array(values, pa.float64())
+                return pc.round(floats, spec.scale or 0).cast(target)
+        case "datetime_tz" | "datetime" | "date":
+            try:
+                return pa.array(values, target)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                # SQLite stores these as ISO text; the stored wall time of a
+                # timezone-aware column is UTC.
+                parsed = pa.array(_text_or_none(values), pa.string()).cast(
+                    pa.timestamp("us") if spec.kind != "date" else pa.date32()
+                )
+                return parsed.cast(target) if spec.kind == "datetime_tz" else parsed
+        case _:
+            return pa.array(values, target)
+
+
+def values_to_frame(specs: Sequence[ColumnSpec], columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Build a typed frame from per-column lists of Python values.
+
+    Parameters
+    ----------
+    specs : the columns' specs, in order
+    columns : one sequence of values per column (``None`` for NULL)
+    """
+    series: list[pd.Series] = []
+    for spec, values in zip(specs, columns, strict=True):
+        if arrow_type(spec) is None:
+            series.append(pd.Series(list(values), dtype="object"))
+        else:
+            series.append(_series(spec, _array(spec, values)))
+    return _assemble(specs, series)
+
+
+def infer_specs(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[ColumnSpec]:
+    """Specs for untyped results (raw SQL on SQLite), from the Python types of the values."""
+    specs = []
+    for name, values in zip(names, columns, strict=True):
+        seen = {type(v) for v in values if v is not None}
+        kind: Kind
+        if not seen:
+            kind = "object"
+        elif seen == {bool}:
+            kind = "bool"
+        elif seen <= {int}:
+            kind = "int"
+        elif seen <= {int, float}:
+            kind = "float"
+        elif seen == {str}:
+            kind = "str"
+        else:
+            kind = "object"
+        specs.append(ColumnSpec(name, kind))
+    return specs
+
+
+def override_specs(specs: Sequence[ColumnSpec], dtypes: Mapping[str, Any] | None) -> list[ColumnSpec]:
+    """Apply ``dtypes=`` given by the caller: SQLAlchemy types or kinds by column name."""
+    if not dtypes:
+        return list(specs)
+    out = []
+    for spec in specs:
+        given = dtypes.get(spec.name)
+        if given is None:
+            out.append(spec)
+        elif isinstance(given, str):
+            out.append(replace(spec, kind=given))  # type: ignore[arg-type]
+        else:
+            sa_type = given() if isinstance(given, type) else given
+            out.append(spec_from_type(spec.name, sa_type))
+    return out

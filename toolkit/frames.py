@@ -1,0 +1,526 @@
+"""The DataFrame bridge: read_frame, stream_frames, insert_frame, to_frame.
+
+Frames go through the driver connection beneath SQLAlchemy (see :mod:`toolkit.drivers`)
+so that no SQLAlchemy ``Row`` or ORM object is built for a frame; SQLAlchemy still
+compiles the query, owns the pool and the transaction, and sees each statement (so
+``count_queries`` counts frames too). dtypes follow :mod:`toolkit.dtypes`.
+
+Transactions: with a ``Database`` or ``AsyncEngine`` the call uses a pooled connection
+of its own (and ``insert_frame`` commits before returning). With an ``AsyncConnection``
+or ``AsyncSession`` it joins that transaction: reads see its uncommitted writes, and
+``insert_frame`` runs in a savepoint, so a failure undoes only the frame.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import TextClause, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql import Executable
+
+from .database import READ_ONLY_OPTION, Database
+from .drivers import WriteTarget, driver_for
+from .dtypes import ColumnSpec, override_specs, spec_from_type, values_to_frame
+from .errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    ToolkitError,
+    is_disconnect,
+    translate_integrity_error,
+)
+from .transactions import autocommits
+from .validation import validate_frame
+
+__all__ = ["insert_frame", "read_frame", "stream_frames", "to_frame"]
+
+Source = Database | AsyncEngine | AsyncConnection | AsyncSession
+OnConflict = Literal["error", "ignore", "update"]
+#: Rows per COPY / executemany batch when the caller does not say.
+DEFAULT_WRITE_CHUNK = 100_000
+#: Frames with at least this many rows get a progress bar when a person is watching.
+PROGRESS_MIN_ROWS = 100_000
+
+
+# -- connections ------------------------------------------------------------------------
+
+
+def _engine_of(source: Source) -> AsyncEngine | None:
+    if isinstance(source, Database):
+        return source.engine
+    if isinstance(source, AsyncEngine):
+        return source
+    return None
+
+
+def _check_source(source: Any) -> None:
+    if not isinstance(source, Database | AsyncEngine | AsyncConnection | AsyncSession):
+        raise ConfigurationError(
+            f"Cannot read or write through {type(source).__name__}; pass a toolkit "
+            "Database (tk.connect(...)), an AsyncEngine, an AsyncConnection or an "
+            "AsyncSession."
+        )
+
+
+@asynccontextmanager
+async def _read_connection(source: Source) -> AsyncIterator[AsyncConnection]:
+    _check_source(source)
+    engine = _engine_of(source)
+    if engine is not None:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY_OPTION: True})
+            yield conn
+        return
+    if isinstance(source, AsyncConnection):
+        await _join_driver_transaction(source)
+        yield source
+        return
+    assert isinstance(source, AsyncSession)
+    own = autocommits(source) and not source.in_transaction()
+    await source.flush()  # as a query would: the frame sees pending changes
+    conn = await source.connection(execution_options={READ_ONLY_OPTION: True} if own else None)
+    await _join_driver_transaction(conn)
+    try:
+        yield conn
+    finally:
+        if own and source.in_transaction():
+            await source.commit()
+
+
+async def _join_driver_transaction(conn: AsyncConnection) -> None:
+    """Make the driver connection really be inside SQLAlchemy's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement; work
+    sent straight to asyncpg before that would run outside the transaction.
+    """
+    if not conn.in_transaction() or conn.dialect.name != "postgresql":
+        return
+    raw = await conn.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    # Private to SQLAlchemy's asyncpg adapter (2.0-2.1); the only way to BEGIN now.
+    if getattr(adapter, "_transaction", True) is None and hasattr(adapter, "_start_transaction"):
+        await adapter._start_transaction()
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+# -- compiling queries ------------------------------------------------------------------
+
+
+def _compile(
+    query: Any, params: Mapping[str, Any] | None, dialect: Dialect
+) -> tuple[str, list[Any], list[ColumnSpec] | None]:
+    """SQL for the driver, positional arguments, and column specs when types are known."""
+    if isinstance(query, str):
+        query = text(query)
+    if not isinstance(query, Executable):
+        raise ConfigurationError(
+            f"read_frame takes a SQL string or a SQLAlchemy select, not {type(query).__name__}."
+        )
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    try:
+        values = compiled.construct_params(dict(params or {}), _check=True)
+    except sa_exc.InvalidRequestError as exc:
+        raise ConfigurationError(f"{exc}. Pass it in params={{...}}.") from exc
+    processors: Mapping[str, Any] = getattr(compiled, "_bind_processors", {})
+    names = compiled.positiontup or []
+    args = []
+    for name in names:
+        value = values[name]
+        processor = processors.get(name)
+        args.append(processor(value) if processor is not None else value)
+    result_columns = getattr(compiled, "_result_columns", None) or []
+    specs: list[ColumnSpec] | None = None
+    if result_columns:
+        specs = [spec_from_type(entry[0], entry[3]) for entry in result_columns]
+    elif isinstance(query, TextClause):
+        specs = None
+    return compiled.string, args, specs
+
+
+def _announce(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> Any:
+    """Tell SQLAlchemy's listeners (count_queries, echo) about a driver-level statement."""
+    sync = conn.sync_connection
+    if sync is None:
+        return None
+    if conn.engine.echo:
+        conn.engine.logger.info("%s [toolkit frames] %r", sql, tuple(args))
+    dispatch = sync.dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(sync, None, sql, tuple(args), None, False)
+    return sync
+
+
+def _finished(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> None:
+    sync = conn.sync_connection
+    if sync is not None and sync.dispatch.after_cursor_execute:
+        sync.dispatch.after_cursor_execute(sync, None, sql, tuple(args), None, False)
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if is_disconnect(exc) or _is_connection_lost(exc):
+        return DatabaseUnavailableError(
+            f"The connection to the database was lost during the call ({exc}); nothing "
+            "of it was committed. Call again: the pool opens a new connection."
+        )
+    return exc
+
+
+def _is_connection_lost(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name in {"ConnectionDoesNotExistError", "InterfaceError", "ConnectionResetError"} and (
+        "closed" in str(exc).lower() or "connection" in str(exc).lower()
+    )
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+async def read_frame(
+    source: Source,
+    query: Any,
+    *,
+    params: Mapping[str, Any] | None = None,
+    index_col: str | Sequence[str] | None = None,
+    dtypes: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Run a query and return its result as a DataFrame typed by the columns' SQL types.
+
+    Parameters
+    ----------
+    source : Database, AsyncEngine, AsyncConnection or AsyncSession
+    query : SQLAlchemy select (Core or ORM entity), or a SQL string with ``:name`` params
+        ``select(User)`` reads User's columns: no ORM object is built.
+    params : mapping, optional
+        Values for ``:name`` parameters (always sent as bound parameters).
+    index_col : column name or names, optional
+        Set as the index.
+    dtypes : mapping of column name to a SQLAlchemy type or kind, optional
+        Overrides the type rules for those columns (mostly for raw SQL on SQLite).
+
+    Returns
+    -------
+    pandas.DataFrame
+        dtypes per :mod:`toolkit.dtypes`, the same for empty and NULL-only results.
+
+    Raises
+    ------
+    ConfigurationError
+        A missing parameter, or a source/query of the wrong kind.
+    DatabaseUnavailableError
+        The connection was lost.
+
+    Examples
+    --------
+    >>> df = await tk.read_frame(db, select(User).where(User.is_active))
+    >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
+    """
+    async with _read_connection(source) as conn:
+        sql, args, specs = _compile(query, params, conn.dialect)
+        if specs is not None:
+            specs = override_specs(specs, dtypes)
+        driver = await _driver(conn)
+        fast = driver_for(conn.dialect.name)
+        _announce(conn, sql, args)
+        try:
+            frame = await fast.read(driver, sql, args, specs)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        _finished(conn, sql, args)
+    if specs is None and dtypes:
+        frame = values_to_frame(
+            override_specs([ColumnSpec(str(c), "object") for c in frame.columns], dtypes),
+            [frame[c].tolist() for c in frame.columns],
+        )
+    if index_col is not None:
+        frame = frame.set_index(index_col if isinstance(index_col, str) else list(index_col))
+    return frame
+
+
+async def stream_frames(
+    source: Source,
+    query: Any,
+    *,
+    chunk_size: int = 50_000,
+    params: Mapping[str, Any] | None = None,
+    dtypes: Mapping[str, Any] | None = None,
+) -> AsyncIterator[pd.DataFrame]:
+    """Yield the result of a query as DataFrames of ``chunk_size`` rows.
+
+    Rows come from the server as the loop asks for them (PostgreSQL: COPY with
+    back-pressure, or a server-side cursor; SQLite: one cursor), so memory holds about
+    one chunk. Every chunk has the same columns and dtypes, also when a chunk holds
+    only NULLs in a column; concatenated, the chunks equal :func:`read_frame`. An empty
+    result yields one empty frame with the right columns.
+
+    Parameters
+    ----------
+    chunk_size : int
+        Rows per frame; every frame but the last has exactly this many.
+
+    Examples
+    --------
+    >>> async for chunk in tk.stream_frames(db, select(Post), chunk_size=50_000):
+    ...     totals.append(chunk.groupby("author_id").size())
+    """
+    if chunk_size <= 0:
+        raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
+    async with _read_connection(source) as conn:
+        sql, args, specs = _compile(query, params, conn.dialect)
+        if specs is not None:
+            specs = override_specs(specs, dtypes)
+        driver = await _driver(conn)
+        fast = driver_for(conn.dialect.name)
+        _announce(conn, sql, args)
+        complete = False
+        try:
+            async for frame in fast.stream(driver, sql, args, specs, chunk_size):
+                yield frame
+            complete = True
+        except Exception as exc:
+            raise _translate(exc) from exc
+        finally:
+            if not complete and conn.dialect.name == "postgresql":
+                # A COPY left halfway cannot be resumed: drop that connection.
+                await conn.invalidate()
+        if complete:
+            _finished(conn, sql, args)
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def _someone_watching() -> bool:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return False
+    if "ipykernel" in sys.modules:
+        return True
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
+    show = progress if progress is not None else (total >= PROGRESS_MIN_ROWS and _someone_watching())
+    if not show:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True)
+
+
+def _target(model: type[Any], columns: Sequence[str], dialect: Dialect, explicit_serial: str | None,
+            on_conflict: str) -> WriteTarget:
+    table = model.__table__
+    prep = dialect.identifier_preparer
+    quoted = tuple(prep.quote(c) for c in columns)
+    conflict: tuple[str, ...] = ()
+    pk = tuple(c.name for c in table.primary_key.columns)
+    keys = [pk] + [(c.name,) for c in table.columns if c.unique]
+    keys += [tuple(c.name for c in ix.columns) for ix in table.indexes if ix.unique]
+    for key in keys:
+        if key and all(k in columns for k in key):
+            conflict = tuple(prep.quote(k) for k in key)
+            break
+    if on_conflict == "update" and not conflict:
+        raise ConfigurationError(
+            f"on_conflict='update' needs the frame to hold a key of {model.__name__} "
+            f"(primary key {', '.join(pk)} or a unique column) to match rows on."
+        )
+    return WriteTarget(
+        table=prep.format_table(table),
+        name=table.name,
+        schema=table.schema,
+        columns=tuple(columns),
+        quoted_columns=quoted,
+        conflict_columns=conflict,
+        serial_column=prep.quote(explicit_serial) if explicit_serial and dialect.name == "postgresql" else None,
+    )
+
+
+@asynccontextmanager
+async def _write_connection(target: Source, model: type[Any]) -> AsyncIterator[AsyncConnection]:
+    _check_source(target)
+    engine = _engine_of(target)
+    if engine is not None:
+        async with engine.connect() as conn, conn.begin():
+            await _join_driver_transaction(conn)
+            yield conn
+        return
+    if isinstance(target, AsyncConnection):
+        if target.in_transaction():
+            async with target.begin_nested():
+                yield target
+        else:
+            async with target.begin():
+                await _join_driver_transaction(target)
+                yield target
+        return
+    assert isinstance(target, AsyncSession)
+    commit = autocommits(target)
+    await target.flush()
+    try:
+        conn = await target.connection()
+        await _join_driver_transaction(conn)
+        yield conn
+        if commit:
+            await target.commit()
+    except BaseException:
+        if commit and target.in_transaction():
+            await target.rollback()
+        raise
+
+
+async def insert_frame(
+    target: Source,
+    model: type[Any],
+    frame: pd.DataFrame,
+    *,
+    on_conflict: OnConflict = "error",
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+) -> int:
+    """Validate a DataFrame against a table model and insert it, all or nothing.
+
+    Every cell is checked first (types, NULLs, lengths, ranges, the model's own
+    validators, keys repeated inside the frame); any failure raises with the full list
+    and writes nothing. Rows then go in through the dialect's bulk path (PostgreSQL
+    COPY; SQLite batched ``executemany``) inside one transaction.
+
+    Parameters
+    ----------
+    target : Database, AsyncEngine, AsyncConnection or AsyncSession
+    model : SQLModel table class
+    frame : pandas.DataFrame
+        Columns named as the model's fields; missing columns take the model's defaults.
+    on_conflict : {"error", "ignore", "update"}
+        What to do with rows whose key already exists: raise ``DuplicateError`` and
+        write nothing; skip them; or overwrite them (upsert on the primary key, or a
+        unique key, held by the frame).
+    chunk_size : int, optional
+        Rows per batch (default 100,000); the progress bar moves per batch.
+    progress : bool, optional
+        Show a tqdm progress bar. Default: when the frame has 100,000 rows or more and
+        a person is watching (a notebook or a terminal, never under CI).
+
+    Returns
+    -------
+    int
+        Rows written. With ``on_conflict="ignore"``, ``len(frame) - n`` were skipped.
+
+    Raises
+    ------
+    FrameValidationError
+        ``.errors`` lists every bad cell; nothing was written.
+    DuplicateError, ForeignKeyError, NotNullError
+        The database refused the rows; nothing was written.
+
+    Examples
+    --------
+    >>> n = await tk.insert_frame(db, User, pd.read_csv("data/users.csv"))
+    >>> n = await tk.insert_frame(db, User, df, on_conflict="update")
+    """
+    if on_conflict not in ("error", "ignore", "update"):
+        raise ConfigurationError(
+            f"on_conflict must be 'error', 'ignore' or 'update', not {on_conflict!r}."
+        )
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigurationError(f"insert_frame takes a pandas DataFrame, not {type(frame).__name__}.")
+    validated = validate_frame(model, frame)
+    if validated.table.num_rows == 0:
+        return 0
+    chunk = chunk_size or DEFAULT_WRITE_CHUNK
+    bar = _progress_bar(validated.table.num_rows, progress, f"insert {model.__name__}")
+    try:
+        async with _write_connection(target, model) as conn:
+            write_target = _target(
+                model, validated.table.column_names, conn.dialect, validated.explicit_serial, on_conflict
+            )
+            driver = await _driver(conn)
+            fast = driver_for(conn.dialect.name)
+            summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {validated.table.num_rows} rows]"
+            _announce(conn, summary, ())
+            try:
+                written: int = await fast.write(
+                    driver, write_target, validated.table, on_conflict=on_conflict,
+                    chunk_size=chunk, progress=bar,
+                )
+            except Exception as exc:
+                raise _write_error(exc, model) from exc
+            _finished(conn, summary, ())
+    finally:
+        bar.close()
+    return written
+
+
+def _write_error(exc: Exception, model: type[Any]) -> BaseException:
+    if isinstance(exc, ToolkitError):
+        return exc
+    name = type(exc).__name__
+    state = getattr(exc, "sqlstate", None)
+    if (isinstance(state, str) and state.startswith("23")) or name == "IntegrityError":
+        return translate_integrity_error(exc, model)
+    return _translate(exc)
+
+
+# -- models -> frame --------------------------------------------------------------------
+
+
+def to_frame(models: Sequence[Any], model: type[Any] | None = None) -> pd.DataFrame:
+    """Turn a list of SQLModel objects into a typed DataFrame.
+
+    Columns and dtypes come from the model's table (table models) or its fields
+    (other pydantic models); relationships are left out.
+
+    Parameters
+    ----------
+    models : sequence of model instances
+    model : model class, optional
+        Gives the columns when ``models`` is empty.
+
+    Examples
+    --------
+    >>> users = await crud.search(s, User, is_active=True)
+    >>> tk.to_frame(users).dtypes
+    """
+    cls = model or (type(models[0]) if len(models) else None)
+    if cls is None:
+        return pd.DataFrame()
+    table = getattr(cls, "__table__", None)
+    if table is not None:
+        specs = [spec_from_type(c.key, c.type) for c in table.columns]
+    else:
+        specs = [_spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()]
+    columns = [[getattr(m, spec.name) for m in models] for spec in specs]
+    return values_to_frame(specs, columns)
+
+
+def _spec_from_annotation(name: str, annotation: Any) -> ColumnSpec:
+    import datetime as dt
+    import decimal
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    base = args[0] if len(args) == 1 else annotation
+    kinds: dict[Any, Any] = {
+        bool: "bool", int: "int", float: "float", str: "str", dt.datetime: "datetime",
+        dt.date: "date", decimal.Decimal: "object",
+    }
+    return ColumnSpec(name, kinds.get(base, "object"))
+
