@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import functools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,11 +62,45 @@ def require_postgres() -> None:
     pytest.skip(problem)
 
 
-def database_url(dialect: str, tmp_path: Path) -> str:
+#: Each test process works in a PostgreSQL schema of its own, so that concurrent runs
+#: (a developer's and a helper's, or parallel CI jobs) never drop each other's tables.
+PG_SCHEMA = f"toolkit_test_{os.getpid()}"
+
+
+def _run_pg(sql: str) -> None:
+    import asyncpg
+
+    url = resolve_url(PG_URL)
+
+    async def go() -> None:
+        conn = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username,
+            password=url.password, database=url.database, timeout=5,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, go()).result()
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[str]:
+    require_postgres()
+    _run_pg(f'CREATE SCHEMA IF NOT EXISTS "{PG_SCHEMA}"')
+    yield PG_SCHEMA
+    _run_pg(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')
+
+
+def connect_test_db(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> tk.Database:
+    """A Database for ``dialect``: a SQLite file in tmp_path, or PostgreSQL in our schema."""
     if dialect == "postgresql":
         require_postgres()
-        return PG_URL
-    return str(tmp_path / "test.db")
+        schema = request.getfixturevalue("pg_schema")
+        return tk.connect(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    return tk.connect(tmp_path / "test.db")
 
 
 @pytest.fixture(params=DIALECTS)
@@ -75,9 +109,11 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def db(dialect: str, tmp_path: Path) -> AsyncIterator[tk.Database]:
+async def db(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tk.Database]:
     """A fresh Database with every SQLModel table created empty."""
-    database = tk.connect(database_url(dialect, tmp_path))
+    database = connect_test_db(dialect, tmp_path, request)
     await database.drop_all()
     await database.create_all()
     try:
@@ -87,9 +123,9 @@ async def db(dialect: str, tmp_path: Path) -> AsyncIterator[tk.Database]:
 
 
 @pytest.fixture
-async def pg_db(tmp_path: Path) -> AsyncIterator[tk.Database]:
+async def pg_db(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tk.Database]:
     """PostgreSQL only, for PostgreSQL-only paths (marked ``postgres_only``)."""
-    database = tk.connect(database_url("postgresql", tmp_path))
+    database = connect_test_db("postgresql", tmp_path, request)
     await database.drop_all()
     await database.create_all()
     try:

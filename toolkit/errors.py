@@ -39,6 +39,7 @@ __all__ = [
     "ForeignKeyError",
     "FrameValidationError",
     "MultipleResultsFound",
+    "NPlusOneError",
     "NotFoundError",
     "NotNullError",
     "ToolkitError",
@@ -109,7 +110,8 @@ class FrameValidationError(ValidationError):
 
     def __init__(self, model: str, errors: pd.DataFrame) -> None:
         self.errors = errors
-        n_rows = errors["row"].nunique() if len(errors) else 0
+        n_rows = errors["row"].dropna().nunique() if len(errors) else 0
+        where = f"{n_rows} row(s)" if n_rows else "the frame's columns"
         first = errors.iloc[0] if len(errors) else None
         self.model = model
         self.field = str(first["column"]) if first is not None else ""
@@ -118,9 +120,9 @@ class FrameValidationError(ValidationError):
         preview = errors.head(5).to_string(index=False)
         ToolkitError.__init__(
             self,
-            f"{len(errors)} invalid value(s) in {n_rows} row(s) of the frame for {model}; "
-            f"nothing was written. Inspect `.errors` for the full list, fix those rows "
-            f"and call again.\n{preview}",
+            f"{len(errors)} problem(s) in {where} of the frame for {model}; nothing was "
+            f"written. Inspect `.errors` for the full list, fix those values and call "
+            f"again.\n{preview}",
         )
 
 
@@ -315,3 +317,9 @@ def is_disconnect(exc: BaseException) -> bool:
         return True
     state = _sqlstate(exc) or ""
     return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+class NPlusOneError(ToolkitError, AssertionError):
+    """Statements of one shape repeated once per row (an N+1 pattern) in a
+    ``count_queries(..., n_plus_one="raise")`` block; the message lists them and the fix.
+    """

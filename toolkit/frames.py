@@ -28,7 +28,7 @@ from sqlalchemy.sql import Executable
 
 from .database import READ_ONLY_OPTION, Database
 from .drivers import WriteTarget, driver_for
-from .dtypes import ColumnSpec, override_specs, spec_from_type, values_to_frame
+from .dtypes import ColumnSpec, empty_frame, override_specs, spec_from_type, values_to_frame
 from .errors import (
     ConfigurationError,
     DatabaseUnavailableError,
@@ -186,6 +186,26 @@ def _is_connection_lost(exc: BaseException) -> bool:
 # -- reading ----------------------------------------------------------------------------
 
 
+async def _describe(
+    fast: Any, driver: Any, sql: str, specs: list[ColumnSpec] | None, dtypes: Mapping[str, Any] | None
+) -> list[ColumnSpec] | None:
+    """Column specs: from SQLAlchemy, else from the server where it can tell, then overrides."""
+    if specs is None and hasattr(fast, "describe"):
+        specs = await fast.describe(driver, sql)
+    return override_specs(specs, dtypes) if specs is not None else None
+
+
+def _retype(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
+    """Apply ``dtypes=`` to a frame whose types were inferred (raw SQL on SQLite)."""
+    specs = override_specs([ColumnSpec(str(c), "object") for c in frame.columns], dtypes)
+    columns = [
+        [None if v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else v for v in frame[c].tolist()]
+        if spec.kind != "object" else frame[c].tolist()
+        for c, spec in zip(frame.columns, specs, strict=True)
+    ]
+    return values_to_frame(specs, columns)
+
+
 async def read_frame(
     source: Source,
     query: Any,
@@ -227,10 +247,9 @@ async def read_frame(
     """
     async with _read_connection(source) as conn:
         sql, args, specs = _compile(query, params, conn.dialect)
-        if specs is not None:
-            specs = override_specs(specs, dtypes)
         driver = await _driver(conn)
         fast = driver_for(conn.dialect.name)
+        specs = await _describe(fast, driver, sql, specs, dtypes)
         _announce(conn, sql, args)
         try:
             frame = await fast.read(driver, sql, args, specs)
@@ -238,10 +257,7 @@ async def read_frame(
             raise _translate(exc) from exc
         _finished(conn, sql, args)
     if specs is None and dtypes:
-        frame = values_to_frame(
-            override_specs([ColumnSpec(str(c), "object") for c in frame.columns], dtypes),
-            [frame[c].tolist() for c in frame.columns],
-        )
+        frame = _retype(frame, dtypes)
     if index_col is not None:
         frame = frame.set_index(index_col if isinstance(index_col, str) else list(index_col))
     return frame
@@ -277,16 +293,19 @@ async def stream_frames(
         raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
     async with _read_connection(source) as conn:
         sql, args, specs = _compile(query, params, conn.dialect)
-        if specs is not None:
-            specs = override_specs(specs, dtypes)
         driver = await _driver(conn)
         fast = driver_for(conn.dialect.name)
+        specs = await _describe(fast, driver, sql, specs, dtypes)
         _announce(conn, sql, args)
         complete = False
+        emitted = False
         try:
             async for frame in fast.stream(driver, sql, args, specs, chunk_size):
-                yield frame
+                emitted = True
+                yield _retype(frame, dtypes) if specs is None and dtypes else frame
             complete = True
+            if not emitted and specs is not None:
+                yield empty_frame(specs)
         except Exception as exc:
             raise _translate(exc) from exc
         finally:

@@ -1,0 +1,63 @@
+"""A test table with a column of every type the frame rules cover."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Integer, Numeric, SmallInteger, String, Text
+from sqlmodel import Field, SQLModel
+
+
+class AllTypes(SQLModel, table=True):
+    __tablename__ = "test_all_types"
+
+    id: int | None = Field(default=None, primary_key=True)
+    small: int | None = Field(default=None, sa_column=Column(SmallInteger))
+    i: int | None = Field(default=None, sa_column=Column(Integer))
+    big: int | None = Field(default=None, sa_column=Column(BigInteger))
+    f: float | None = Field(default=None, sa_column=Column(Float))
+    n: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2)))
+    s: str | None = Field(default=None, sa_column=Column(String(20)))
+    t: str | None = Field(default=None, sa_column=Column(Text))
+    b: bool | None = None
+    ts: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    naive: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False)))
+    d: dt.date | None = Field(default=None, sa_column=Column(Date))
+
+
+class Keyed(SQLModel, table=True):
+    """Explicit ids and a unique code, for conflict handling."""
+
+    __tablename__ = "test_keyed"
+
+    id: int = Field(primary_key=True)
+    code: str = Field(max_length=10, unique=True)
+    qty: int = Field(default=0, ge=0)
+    note: str | None = None
+
+
+UTC = dt.UTC
+TEXTS = ["plain", "", "with, comma", 'with "quotes"', "line\nbreak", "\\N", "ünïcødé ✓ 🎉", None]
+
+
+def sample_rows(n: int = 40) -> list[dict[str, object]]:
+    rows = []
+    for k in range(n):
+        null = k % 5 == 4
+        rows.append(
+            {
+                "small": None if null else (k % 300) - 150,
+                "i": None if null else k * 1000 - 7,
+                "big": None if null else (2**40 + k) * (-1) ** k,
+                "f": None if null else k / 7,
+                "n": None if null else Decimal(k * 37 - 500) / 100,
+                "s": TEXTS[k % len(TEXTS)],
+                "t": None if null else TEXTS[(k + 3) % (len(TEXTS) - 1)] * 3,
+                "b": None if null else k % 2 == 0,
+                "ts": None if null else dt.datetime(2024, 1, 1, 12, 30, tzinfo=UTC) + dt.timedelta(hours=k, microseconds=k),
+                "naive": None if null else dt.datetime(2023, 6, 1, 8, 0) + dt.timedelta(days=k, seconds=k),
+                "d": None if null else dt.date(2020, 2, 28) + dt.timedelta(days=k),
+            }
+        )
+    return rows
