@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Integer, Numeric, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -55,8 +66,13 @@ def sample_rows(n: int = 40) -> list[dict[str, object]]:
                 "s": TEXTS[k % len(TEXTS)],
                 "t": None if null else TEXTS[(k + 3) % (len(TEXTS) - 1)] * 3,
                 "b": None if null else k % 2 == 0,
-                "ts": None if null else dt.datetime(2024, 1, 1, 12, 30, tzinfo=UTC) + dt.timedelta(hours=k, microseconds=k),
-                "naive": None if null else dt.datetime(2023, 6, 1, 8, 0) + dt.timedelta(days=k, seconds=k),
+                "ts": None
+                if null
+                else dt.datetime(2024, 1, 1, 12, 30, tzinfo=UTC)
+                + dt.timedelta(hours=k, microseconds=k),
+                "naive": None
+                if null
+                else dt.datetime(2023, 6, 1, 8, 0) + dt.timedelta(days=k, seconds=k),
                 "d": None if null else dt.date(2020, 2, 28) + dt.timedelta(days=k),
             }
         )

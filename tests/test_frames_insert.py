@@ -42,8 +42,12 @@ async def test_round_trip_every_type(db: tk.Database) -> None:
     await db.drop_all([AllTypes])
     await db.create_all([AllTypes])
     assert await tk.insert_frame(db, AllTypes, again) == 60
-    pd.testing.assert_frame_equal(await tk.read_frame(db, select(AllTypes).order_by(AllTypes.id)), back)
-    assert back["s"].tolist()[:8] == [r["s"] if r["s"] is not None else pd.NA for r in sample_rows(8)]
+    pd.testing.assert_frame_equal(
+        await tk.read_frame(db, select(AllTypes).order_by(AllTypes.id)), back
+    )
+    assert back["s"].tolist()[:8] == [
+        r["s"] if r["s"] is not None else pd.NA for r in sample_rows(8)
+    ]
     assert back.loc[3, "n"] == sample_rows(60)[3]["n"] == Decimal("-3.89")
 
 
@@ -128,8 +132,17 @@ async def test_unknown_and_missing_columns_named(db: tk.Database) -> None:
         ({"n": [Decimal("1e12")]}, "digits"),
         ({"f": ["1,5"]}, "not a number"),
     ],
-    ids=["nul-byte", "int32-overflow", "int16-overflow", "huge-int", "number-as-text",
-         "bad-timestamp", "date-with-time", "decimal-too-big", "float-text"],
+    ids=[
+        "nul-byte",
+        "int32-overflow",
+        "int16-overflow",
+        "huge-int",
+        "number-as-text",
+        "bad-timestamp",
+        "date-with-time",
+        "decimal-too-big",
+        "float-text",
+    ],
 )
 async def test_value_rules(db: tk.Database, values: dict[str, list[object]], message: str) -> None:
     with pytest.raises(tk.FrameValidationError, match=message):
@@ -199,8 +212,9 @@ async def test_conflict_ignore_skips_and_counts(db: tk.Database) -> None:
 
 async def test_conflict_update_upserts(db: tk.Database) -> None:
     await tk.insert_frame(db, Keyed, keyed([1, 2, 3]))
-    written = await tk.insert_frame(db, Keyed, keyed([2, 3, 4], qty=7).assign(note="new"),
-                                    on_conflict="update")
+    written = await tk.insert_frame(
+        db, Keyed, keyed([2, 3, 4], qty=7).assign(note="new"), on_conflict="update"
+    )
     assert written == 3
     frame = await tk.read_frame(db, select(Keyed).order_by(Keyed.id))
     assert frame["qty"].tolist() == [1, 7, 7, 7]

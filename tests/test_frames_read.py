@@ -106,7 +106,9 @@ async def test_value_parity_with_pandas_read_sql(
         if column == "d":
             mine = [None if v is None else v.date() for v in mine]
         if column == "n":
-            other = [None if v is None else Decimal(str(v)).quantize(Decimal("0.01")) for v in other]
+            other = [
+                None if v is None else Decimal(str(v)).quantize(Decimal("0.01")) for v in other
+            ]
         assert mine == other, column
 
 
@@ -130,7 +132,9 @@ async def test_entity_select_equals_column_select(db: tk.Database) -> None:
 async def test_raw_sql_with_params_and_index(db: tk.Database) -> None:
     await fill(db)
     frame = await tk.read_frame(
-        db, "SELECT id, i, s FROM test_all_types WHERE id > :lo ORDER BY id", params={"lo": 35},
+        db,
+        "SELECT id, i, s FROM test_all_types WHERE id > :lo ORDER BY id",
+        params={"lo": 35},
         index_col="id",
     )
     assert frame.index.tolist() == [36, 37, 38, 39, 40]
@@ -142,8 +146,9 @@ async def test_raw_sql_with_params_and_index(db: tk.Database) -> None:
 
 async def test_raw_sql_dtypes_override_and_typed_text(db: tk.Database) -> None:
     await fill(db)
-    frame = await tk.read_frame(db, "SELECT big FROM test_all_types WHERE big IS NULL",
-                                dtypes={"big": Integer})
+    frame = await tk.read_frame(
+        db, "SELECT big FROM test_all_types WHERE big IS NULL", dtypes={"big": Integer}
+    )
     assert str(frame["big"].dtype) == "Int64"
     typed = await tk.read_frame(db, text("SELECT big FROM test_all_types").columns(big=Integer))
     assert str(typed["big"].dtype) == "Int64"
@@ -180,8 +185,11 @@ async def test_session_frame_sees_its_uncommitted_writes(db: tk.Database) -> Non
 async def test_aggregates_and_joins(db: tk.Database) -> None:
     async with db.session() as s:
         team = await crud.create(s, Team, name="red")
-        await crud.create_many(s, User, [{"username": f"u{i}", "email": f"u{i}@x.org",
-                                          "team_id": team.id} for i in range(4)])
+        await crud.create_many(
+            s,
+            User,
+            [{"username": f"u{i}", "email": f"u{i}@x.org", "team_id": team.id} for i in range(4)],
+        )
     q = select(Team.name, func.count(User.id).label("members")).join(User).group_by(Team.name)
     frame = await tk.read_frame(db, q)
     assert frame.to_dict("records") == [{"name": "red", "members": 4}]
@@ -204,7 +212,9 @@ async def test_stream_chunks_exact_and_equal_to_read(db: tk.Database) -> None:
 async def test_stream_all_null_first_chunk_keeps_dtype(db: tk.Database) -> None:
     async with db.session() as s:
         await crud.create_many(s, AllTypes, [{} for _ in range(10)] + sample_rows(10))
-    chunks = [c async for c in tk.stream_frames(db, select(AllTypes).order_by(AllTypes.id), chunk_size=10)]
+    chunks = [
+        c async for c in tk.stream_frames(db, select(AllTypes).order_by(AllTypes.id), chunk_size=10)
+    ]
     assert chunks[0].drop(columns="id").isna().all().all()
     assert dtypes_of(chunks[0]) == dtypes_of(chunks[1]) == EXPECTED_DTYPES
 
@@ -227,7 +237,12 @@ async def test_stream_early_exit_leaves_database_usable(db: tk.Database) -> None
 
 async def test_stream_raw_sql(db: tk.Database) -> None:
     await fill(db, 30)
-    chunks = [c async for c in tk.stream_frames(db, "SELECT id, s FROM test_all_types ORDER BY id", chunk_size=7)]
+    chunks = [
+        c
+        async for c in tk.stream_frames(
+            db, "SELECT id, s FROM test_all_types ORDER BY id", chunk_size=7
+        )
+    ]
     assert [len(c) for c in chunks] == [7, 7, 7, 7, 2]
     assert len({tuple(map(str, c.dtypes)) for c in chunks}) == 1
 
@@ -247,6 +262,8 @@ async def test_to_frame_types_models(db: tk.Database) -> None:
         models = await crud.search(s, AllTypes)
     frame = tk.to_frame(models)
     assert dtypes_of(frame) == EXPECTED_DTYPES
-    pd.testing.assert_frame_equal(frame, await tk.read_frame(db, select(AllTypes).order_by(AllTypes.id)))
+    pd.testing.assert_frame_equal(
+        frame, await tk.read_frame(db, select(AllTypes).order_by(AllTypes.id))
+    )
     empty = tk.to_frame([], AllTypes)
     assert dtypes_of(empty) == EXPECTED_DTYPES and len(empty) == 0

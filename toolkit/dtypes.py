@@ -199,14 +199,16 @@ def _types_mapper(t: pa.DataType) -> Any:
 
 
 def _series(spec: ColumnSpec, array: pa.Array | pa.ChunkedArray) -> pd.Series:
-    series = array.to_pandas(types_mapper=_types_mapper)
+    series: pd.Series = array.to_pandas(types_mapper=_types_mapper)
     dtype = pandas_dtype(spec)
     if str(series.dtype) != str(dtype):
         series = series.astype(dtype)
     return series
 
 
-def _assemble(specs: Sequence[ColumnSpec], columns: Sequence[pd.Series | Sequence[Any]]) -> pd.DataFrame:
+def _assemble(
+    specs: Sequence[ColumnSpec], columns: Sequence[pd.Series | Sequence[Any]]
+) -> pd.DataFrame:
     # Positional keys first, names after: a result may repeat a column name.
     frame = pd.DataFrame(dict(enumerate(columns)), copy=False)
     frame.columns = pd.Index([s.name for s in specs])
@@ -300,7 +302,9 @@ def infer_specs(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[
     return specs
 
 
-def override_specs(specs: Sequence[ColumnSpec], dtypes: Mapping[str, Any] | None) -> list[ColumnSpec]:
+def override_specs(
+    specs: Sequence[ColumnSpec], dtypes: Mapping[str, Any] | None
+) -> list[ColumnSpec]:
     """Apply ``dtypes=`` given by the caller: SQLAlchemy types or kinds by column name."""
     if not dtypes:
         return list(specs)

@@ -24,7 +24,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 
 from .database import READ_ONLY_OPTION, Database
 from .drivers import WriteTarget, driver_for
@@ -123,11 +123,11 @@ def _compile(
     """SQL for the driver, positional arguments, and column specs when types are known."""
     if isinstance(query, str):
         query = text(query)
-    if not isinstance(query, Executable):
+    if not isinstance(query, ClauseElement) or not isinstance(query, Executable):
         raise ConfigurationError(
             f"read_frame takes a SQL string or a SQLAlchemy select, not {type(query).__name__}."
         )
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    compiled: Any = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     try:
         values = compiled.construct_params(dict(params or {}), _check=True)
     except sa_exc.InvalidRequestError as exc:
@@ -154,7 +154,7 @@ def _announce(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> Any:
     if sync is None:
         return None
     if conn.engine.echo:
-        conn.engine.logger.info("%s [toolkit frames] %r", sql, tuple(args))
+        conn.engine.sync_engine.logger.info("%s [toolkit frames] %r", sql, tuple(args))
     dispatch = sync.dispatch
     if dispatch.before_cursor_execute:
         dispatch.before_cursor_execute(sync, None, sql, tuple(args), None, False)
@@ -187,7 +187,11 @@ def _is_connection_lost(exc: BaseException) -> bool:
 
 
 async def _describe(
-    fast: Any, driver: Any, sql: str, specs: list[ColumnSpec] | None, dtypes: Mapping[str, Any] | None
+    fast: Any,
+    driver: Any,
+    sql: str,
+    specs: list[ColumnSpec] | None,
+    dtypes: Mapping[str, Any] | None,
 ) -> list[ColumnSpec] | None:
     """Column specs: from SQLAlchemy, else from the server where it can tell, then overrides."""
     if specs is None and hasattr(fast, "describe"):
@@ -199,8 +203,12 @@ def _retype(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
     """Apply ``dtypes=`` to a frame whose types were inferred (raw SQL on SQLite)."""
     specs = override_specs([ColumnSpec(str(c), "object") for c in frame.columns], dtypes)
     columns = [
-        [None if v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else v for v in frame[c].tolist()]
-        if spec.kind != "object" else frame[c].tolist()
+        [
+            None if v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else v
+            for v in frame[c].tolist()
+        ]
+        if spec.kind != "object"
+        else frame[c].tolist()
         for c, spec in zip(frame.columns, specs, strict=True)
     ]
     return values_to_frame(specs, columns)
@@ -252,7 +260,7 @@ async def read_frame(
         specs = await _describe(fast, driver, sql, specs, dtypes)
         _announce(conn, sql, args)
         try:
-            frame = await fast.read(driver, sql, args, specs)
+            frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
         except Exception as exc:
             raise _translate(exc) from exc
         _finished(conn, sql, args)
@@ -336,7 +344,9 @@ class _NoProgress:
 
 
 def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
-    show = progress if progress is not None else (total >= PROGRESS_MIN_ROWS and _someone_watching())
+    show = (
+        progress if progress is not None else (total >= PROGRESS_MIN_ROWS and _someone_watching())
+    )
     if not show:
         return _NoProgress()
     from tqdm.auto import tqdm
@@ -344,8 +354,13 @@ def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="rows", unit_scale=True)
 
 
-def _target(model: type[Any], columns: Sequence[str], dialect: Dialect, explicit_serial: str | None,
-            on_conflict: str) -> WriteTarget:
+def _target(
+    model: type[Any],
+    columns: Sequence[str],
+    dialect: Dialect,
+    explicit_serial: str | None,
+    on_conflict: str,
+) -> WriteTarget:
     table = model.__table__
     prep = dialect.identifier_preparer
     quoted = tuple(prep.quote(c) for c in columns)
@@ -369,7 +384,9 @@ def _target(model: type[Any], columns: Sequence[str], dialect: Dialect, explicit
         columns=tuple(columns),
         quoted_columns=quoted,
         conflict_columns=conflict,
-        serial_column=prep.quote(explicit_serial) if explicit_serial and dialect.name == "postgresql" else None,
+        serial_column=prep.quote(explicit_serial)
+        if explicit_serial and dialect.name == "postgresql"
+        else None,
     )
 
 
@@ -460,7 +477,9 @@ async def insert_frame(
             f"on_conflict must be 'error', 'ignore' or 'update', not {on_conflict!r}."
         )
     if not isinstance(frame, pd.DataFrame):
-        raise ConfigurationError(f"insert_frame takes a pandas DataFrame, not {type(frame).__name__}.")
+        raise ConfigurationError(
+            f"insert_frame takes a pandas DataFrame, not {type(frame).__name__}."
+        )
     validated = validate_frame(model, frame)
     if validated.table.num_rows == 0:
         return 0
@@ -469,16 +488,25 @@ async def insert_frame(
     try:
         async with _write_connection(target, model) as conn:
             write_target = _target(
-                model, validated.table.column_names, conn.dialect, validated.explicit_serial, on_conflict
+                model,
+                validated.table.column_names,
+                conn.dialect,
+                validated.explicit_serial,
+                on_conflict,
             )
             driver = await _driver(conn)
             fast = driver_for(conn.dialect.name)
-            summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {validated.table.num_rows} rows]"
+            rows = validated.table.num_rows
+            summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
             _announce(conn, summary, ())
             try:
                 written: int = await fast.write(
-                    driver, write_target, validated.table, on_conflict=on_conflict,
-                    chunk_size=chunk, progress=bar,
+                    driver,
+                    write_target,
+                    validated.table,
+                    on_conflict=on_conflict,
+                    chunk_size=chunk,
+                    progress=bar,
                 )
             except Exception as exc:
                 raise _write_error(exc, model) from exc
@@ -525,7 +553,9 @@ def to_frame(models: Sequence[Any], model: type[Any] | None = None) -> pd.DataFr
     if table is not None:
         specs = [spec_from_type(c.key, c.type) for c in table.columns]
     else:
-        specs = [_spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()]
+        specs = [
+            _spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()
+        ]
     columns = [[getattr(m, spec.name) for m in models] for spec in specs]
     return values_to_frame(specs, columns)
 
@@ -538,8 +568,12 @@ def _spec_from_annotation(name: str, annotation: Any) -> ColumnSpec:
     args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     base = args[0] if len(args) == 1 else annotation
     kinds: dict[Any, Any] = {
-        bool: "bool", int: "int", float: "float", str: "str", dt.datetime: "datetime",
-        dt.date: "date", decimal.Decimal: "object",
+        bool: "bool",
+        int: "int",
+        float: "float",
+        str: "str",
+        dt.datetime: "datetime",
+        dt.date: "date",
+        decimal.Decimal: "object",
     }
     return ColumnSpec(name, kinds.get(base, "object"))
-

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import SessionTransactionOrigin
+from sqlalchemy.ext.asyncio import AsyncSession as _SAAsyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .database import READ_ONLY_OPTION
@@ -32,7 +33,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def autocommits(session: AsyncSession) -> bool:
+def autocommits(session: _SAAsyncSession) -> bool:
     """True when the session is not inside a transaction the caller opened.
 
     A toolkit call in such a session is its own transaction: it commits (or, for a

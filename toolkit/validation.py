@@ -25,6 +25,7 @@ Value rules, per target column kind (see :mod:`toolkit.dtypes`):
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +70,9 @@ class _Errors:
         self.frame = frame
         self.rows: list[tuple[Any, str, Any, str]] = []
 
-    def add(self, mask: np.ndarray | pd.Series, column: str, message: str | Callable[[Any], str]) -> None:
+    def add(
+        self, mask: np.ndarray | pd.Series, column: str, message: str | Callable[[Any], str]
+    ) -> None:
         positions = np.flatnonzero(np.asarray(mask, dtype=bool))
         if not len(positions):
             return
@@ -77,7 +80,7 @@ class _Errors:
         for k, pos in enumerate(positions):
             value = values.iloc[k] if values is not None else None
             text = message(value) if callable(message) else message
-            self.rows.append((self.frame.index[pos], column, value, text))
+            self.rows.append((self.frame.index[int(pos)], column, value, text))
 
     def add_column(self, column: str, message: str) -> None:
         self.rows.append((None, column, None, message))
@@ -116,8 +119,12 @@ def _int_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -
         limit = 2 ** (spec.bits - 1)
         objs = series.to_numpy(dtype=object)
         huge = np.fromiter(
-            (isinstance(v, int) and not isinstance(v, bool) and not -limit <= v < limit for v in objs),
-            dtype=bool, count=len(objs),
+            (
+                isinstance(v, int) and not isinstance(v, bool) and not -limit <= v < limit
+                for v in objs
+            ),
+            dtype=bool,
+            count=len(objs),
         )
         errors.add(huge, col, f"is outside the range of a {spec.bits}-bit integer")
         series = series.where(~huge)
@@ -154,15 +161,15 @@ def _float_array(series: pd.Series, errors: _Errors, col: str) -> pa.Array:
 
 def _bool_array(series: pd.Series, errors: _Errors, col: str) -> pa.Array:
     if pd.api.types.is_bool_dtype(series):
-        return pa.array(series.to_numpy(dtype=object, na_value=None), pa.bool_())
+        return pa.array(series.astype("boolean"), pa.bool_())
     out: list[bool | None] = []
     bad = np.zeros(len(series), dtype=bool)
     for i, v in enumerate(series.to_numpy(dtype=object)):
         if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             out.append(None)
-        elif isinstance(v, bool | np.bool_):
-            out.append(bool(v))
-        elif isinstance(v, int | float | np.integer | np.floating) and v in (0, 1):
+        elif isinstance(v, bool | np.bool_) or (
+            isinstance(v, int | float | np.integer | np.floating) and v in (0, 1)
+        ):
             out.append(bool(v))
         elif isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
             out.append(v.strip().lower() in _TRUE)
@@ -173,17 +180,31 @@ def _bool_array(series: pd.Series, errors: _Errors, col: str) -> pa.Array:
     return pa.array(out, pa.bool_())
 
 
-def _str_array(series: pd.Series, spec: ColumnSpec, model: type[Any], errors: _Errors, col: str) -> pa.Array:
+def _str_array(
+    series: pd.Series, spec: ColumnSpec, model: type[Any], errors: _Errors, col: str
+) -> pa.Array:
     if pd.api.types.is_string_dtype(series) and series.dtype != object:
         text = series
     else:
         objs = series.to_numpy(dtype=object)
         nonstr = np.fromiter(
-            (v is not None and v is not pd.NA and not isinstance(v, str)
-             and not (isinstance(v, float) and math.isnan(v)) for v in objs),
-            dtype=bool, count=len(objs),
+            (
+                v is not None
+                and v is not pd.NA
+                and not isinstance(v, str)
+                and not (isinstance(v, float) and math.isnan(v))
+                for v in objs
+            ),
+            dtype=bool,
+            count=len(objs),
         )
-        errors.add(nonstr, col, lambda v: f"is not text (got {type(v).__name__}); convert the column with astype(str) first")
+        errors.add(
+            nonstr,
+            col,
+            lambda v: (
+                f"is not text (got {type(v).__name__}); convert the column with astype(str) first"
+            ),
+        )
         text = series.where(~nonstr).astype(pd.StringDtype("pyarrow"))
     text = text.astype(pd.StringDtype("pyarrow"))
     lengths = text.str.len().to_numpy(dtype="float64", na_value=np.nan)
@@ -200,7 +221,7 @@ def _str_array(series: pd.Series, spec: ColumnSpec, model: type[Any], errors: _E
         errors.add(lengths < min_length, col, f"is shorter than {min_length} characters")
     nul = text.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
     errors.add(nul, col, "contains a NUL character, which PostgreSQL cannot store")
-    return pa.array(text.to_numpy(dtype=object, na_value=None), pa.string())
+    return pa.array(text, pa.string())
 
 
 def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -> pa.Array:
@@ -227,7 +248,9 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
                 continue
             if not d.is_finite():
                 bad[i] = True
-            elif d != d.quantize(decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_EVEN):
+            elif d != d.quantize(
+                decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_EVEN
+            ):
                 places[i] = True
             elif abs(d) >= limit:
                 big[i] = True
@@ -244,7 +267,9 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
     values = num.to_numpy(dtype="float64", na_value=np.nan)
     scaled = values * 10.0**scale
     with np.errstate(invalid="ignore"):
-        places_f = np.isfinite(values) & (np.abs(scaled - np.round(scaled)) > 1e-6 * np.maximum(1, np.abs(scaled)))
+        places_f = np.isfinite(values) & (
+            np.abs(scaled - np.round(scaled)) > 1e-6 * np.maximum(1, np.abs(scaled))
+        )
         big_f = np.isfinite(values) & (np.abs(values) >= float(limit))
     errors.add(~np.isfinite(values) & ~np.isnan(values), col, "is not a finite decimal number")
     errors.add(places_f, col, f"has more than {scale} decimal places")
@@ -265,7 +290,11 @@ def _datetime_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: s
         errors.add(_present(series) & ~_present(stamps), col, "is not a date/time")
     if spec.kind == "date":
         naive = stamps.dt.tz_convert(None)
-        errors.add(_present(naive) & (naive != naive.dt.normalize()), col, "is a date with a time of day; a DATE column takes dates only")
+        errors.add(
+            _present(naive) & (naive != naive.dt.normalize()),
+            col,
+            "is a date with a time of day; a DATE column takes dates only",
+        )
         days = naive.to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
         return pa.array(days, pa.date32(), mask=~_present(naive))
     stamps_us = stamps.astype("datetime64[us, UTC]")
@@ -274,8 +303,12 @@ def _datetime_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: s
 
 
 def _numeric_bounds(model: type[Any], col: str, array: pa.Array, errors: _Errors) -> None:
-    checks = {at.Ge: (pc.less, "at least", "ge"), at.Gt: (pc.less_equal, "greater than", "gt"),
-              at.Le: (pc.greater, "at most", "le"), at.Lt: (pc.greater_equal, "less than", "lt")}
+    checks = {
+        at.Ge: (pc.less, "at least", "ge"),
+        at.Gt: (pc.less_equal, "greater than", "gt"),
+        at.Le: (pc.greater, "at most", "le"),
+        at.Lt: (pc.greater_equal, "less than", "lt"),
+    }
     for c in _constraints(model, col):
         for kind, (fails, words, attr) in checks.items():
             if isinstance(c, kind):
@@ -285,7 +318,13 @@ def _numeric_bounds(model: type[Any], col: str, array: pa.Array, errors: _Errors
                 errors.add(mask, col, f"must be {words} {bound}")
 
 
-def _custom_validators(model: type[Any], frame: pd.DataFrame, errors: _Errors, converted: dict[str, pa.Array]) -> None:
+def _verdict_message(verdict: dict[Any, tuple[bool, Any, str]], value: Any) -> str:
+    return verdict[value][2]
+
+
+def _custom_validators(
+    model: type[Any], frame: pd.DataFrame, errors: _Errors, converted: dict[str, pa.Array]
+) -> None:
     decorators = getattr(model, "__pydantic_decorators__", None)
     if decorators is None:
         return
@@ -310,8 +349,10 @@ def _custom_validators(model: type[Any], frame: pd.DataFrame, errors: _Errors, c
                 errs = getattr(exc, "errors", None)
                 message = errs()[0]["msg"] if callable(errs) else str(exc)
                 verdict[v] = (False, None, message)
-        bad = np.fromiter((v in verdict and not verdict[v][0] for v in values), dtype=bool, count=len(values))
-        errors.add(bad, name, lambda v: verdict[v][2])
+        bad = np.fromiter(
+            (v in verdict and not verdict[v][0] for v in values), dtype=bool, count=len(values)
+        )
+        errors.add(bad, name, functools.partial(_verdict_message, verdict))
         if name in converted and pa.types.is_string(converted[name].type):
             # A validator may normalise (e.g. lower-case an e-mail): keep its output.
             out = [verdict[v][1] if v in verdict and verdict[v][0] else None for v in values]
@@ -321,7 +362,11 @@ def _custom_validators(model: type[Any], frame: pd.DataFrame, errors: _Errors, c
 def _unique_keys(table: Table) -> list[tuple[str, ...]]:
     keys = [tuple(c.name for c in table.primary_key.columns)]
     keys += [(c.name,) for c in table.columns if c.unique]
-    keys += [tuple(c.name for c in con.columns) for con in table.constraints if isinstance(con, UniqueConstraint)]
+    keys += [
+        tuple(c.name for c in con.columns)
+        for con in table.constraints
+        if isinstance(con, UniqueConstraint)
+    ]
     keys += [tuple(c.name for c in ix.columns) for ix in table.indexes if ix.unique]
     return [k for k in dict.fromkeys(keys) if k]
 
@@ -348,11 +393,16 @@ def _default_values(column: Column[Any], info: Any, n: int) -> list[Any] | None:
             return [info.default_factory() for _ in range(n)]
         return [info.default] * n
     default = column.default
-    if default is None or not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
+    if (
+        default is None
+        or (not getattr(default, "is_scalar", False)
+        and not getattr(default, "is_callable", False))
+    ):
         return None
+    arg: Any = getattr(default, "arg", None)
     if default.is_scalar:
-        return [default.arg] * n
-    return [default.arg(None) for _ in range(n)]
+        return [arg] * n
+    return [arg(None) for _ in range(n)]
 
 
 def _defaults(model: type[Any], frame: pd.DataFrame, table: Table) -> pd.DataFrame:
@@ -371,7 +421,9 @@ def _defaults(model: type[Any], frame: pd.DataFrame, table: Table) -> pd.DataFra
             extra[column.key] = values
     if not extra:
         return frame
-    return frame.assign(**{k: pd.Series(v, index=frame.index, dtype=object) for k, v in extra.items()})
+    return frame.assign(
+        **{k: pd.Series(v, index=frame.index, dtype=object) for k, v in extra.items()}
+    )
 
 
 def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
@@ -389,7 +441,9 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
     """
     table: Table | None = getattr(model, "__table__", None)
     if table is None:
-        raise ConfigurationError(f"{model!r} is not a table model; pass a SQLModel class with table=True.")
+        raise ConfigurationError(
+            f"{model!r} is not a table model; pass a SQLModel class with table=True."
+        )
     by_key = {c.key: c for c in table.columns}
     errors = _Errors(frame)
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
@@ -397,7 +451,9 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         errors.add_column(str(name), "appears more than once in the frame")
     unknown = [c for c in frame.columns if c not in by_key]
     for name in unknown:
-        errors.add_column(str(name), f"is not a column of {model.__name__} (its columns: {', '.join(by_key)})")
+        errors.add_column(
+            str(name), f"is not a column of {model.__name__} (its columns: {', '.join(by_key)})"
+        )
     errors.raise_if_any(model)
 
     frame = _defaults(model, frame, table)
@@ -444,12 +500,16 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         specs[key] = spec
 
     _custom_validators(model, frame, errors, converted)
-    present_frame = frame[[k for k in converted]]
+    present_frame = frame[list(converted)]
     for key_cols in _unique_keys(table):
         if all(k in converted for k in key_cols):
             subset = present_frame[list(key_cols)]
             dup = subset.duplicated(keep=False).to_numpy() & subset.notna().all(axis=1).to_numpy()
-            errors.add(dup, key_cols[0], f"repeats the key ({', '.join(key_cols)}) of another row in the frame")
+            errors.add(
+                dup,
+                key_cols[0],
+                f"repeats the key ({', '.join(key_cols)}) of another row in the frame",
+            )
     errors.raise_if_any(model)
     names = list(converted)
     arrow_table = pa.table([converted[k] for k in names], names=[by_key[k].name for k in names])

@@ -26,7 +26,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..dtypes import ColumnSpec, arrow_to_frame, arrow_type, empty_frame, spec_from_pg, values_to_frame
+from ..dtypes import (
+    ColumnSpec,
+    arrow_to_frame,
+    arrow_type,
+    empty_frame,
+    spec_from_pg,
+    values_to_frame,
+)
 from . import WriteTarget
 
 __all__ = ["describe", "read", "stream", "write"]
@@ -67,7 +74,9 @@ def _parse(data: bytes | bytearray | memoryview, specs: Sequence[ColumnSpec]) ->
     )
 
 
-async def _fetch_frame(conn: asyncpg.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec]) -> pd.DataFrame:
+async def _fetch_frame(
+    conn: asyncpg.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec]
+) -> pd.DataFrame:
     records = await conn.fetch(sql, *args)
     if not records:
         return empty_frame(specs)
@@ -224,21 +233,34 @@ def _csv(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-async def _copy_in(conn: asyncpg.Connection, name: str, schema: str | None, columns: Sequence[str], table: pa.Table) -> None:
+async def _copy_in(
+    conn: asyncpg.Connection, name: str, schema: str | None, columns: Sequence[str], table: pa.Table
+) -> None:
     if all(arrow_type_supported(f.type) for f in table.schema):
         await conn.copy_to_table(
-            name, source=io.BytesIO(_csv(table)), columns=list(columns), schema_name=schema,
+            name,
+            source=io.BytesIO(_csv(table)),
+            columns=list(columns),
+            schema_name=schema,
             format="csv",
         )
     else:
-        records = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
-        await conn.copy_records_to_table(name, records=records, columns=list(columns), schema_name=schema)
+        records = list(
+            zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True)
+        )
+        await conn.copy_records_to_table(
+            name, records=records, columns=list(columns), schema_name=schema
+        )
 
 
 def arrow_type_supported(t: pa.DataType) -> bool:
     """Whether Arrow's CSV writer renders ``t`` in a form COPY reads back exactly."""
-    return not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_nested(t)
-                or pa.types.is_null(t))
+    return not (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_nested(t)
+        or pa.types.is_null(t)
+    )
 
 
 async def write(
@@ -288,8 +310,9 @@ async def write(
             # Explicit ids do not move the sequence; move it past them so later inserts
             # that let the database pick an id do not collide.
             await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence($1, $2), "
-                f"GREATEST((SELECT COALESCE(MAX({target.serial_column}), 0) FROM {target.table}), 1))",
-                target.table, target.serial_column.strip('"'),
+                "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST("
+                f"(SELECT COALESCE(MAX({target.serial_column}), 0) FROM {target.table}), 1))",
+                target.table,
+                target.serial_column.strip('"'),
             )
     return written

@@ -8,6 +8,7 @@ free while SQLite works and no SQLAlchemy ``Row`` is ever built.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
@@ -29,7 +30,8 @@ async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connectio
     """Run ``fn(sqlite3_connection)`` on the connection's own worker thread."""
     # aiosqlite's private hook, stable since 0.17: the one way to run a whole job on
     # the thread that owns the sqlite3 connection.
-    result: T = await conn._execute(fn, conn._conn)
+    execute: Any = conn._execute
+    result: T = await execute(fn, conn._conn)
     return result
 
 
@@ -95,13 +97,13 @@ def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
     t = column.type
     if pa.types.is_timestamp(t):
         # SQLAlchemy's SQLite DATETIME format; aware values are stored as UTC.
-        text = pc.strftime(column.cast(pa.timestamp("us")), format="%Y-%m-%d %H:%M:%S")
-        return text.to_pylist()
-    if pa.types.is_date(t):
-        return pc.strftime(column, format="%Y-%m-%d").to_pylist()
-    if pa.types.is_decimal(t):
-        return column.cast(pa.float64()).to_pylist()
-    return column.to_pylist()
+        column = pc.strftime(column.cast(pa.timestamp("us")), format="%Y-%m-%d %H:%M:%S")
+    elif pa.types.is_date(t):
+        column = pc.strftime(column, format="%Y-%m-%d")
+    elif pa.types.is_decimal(t):
+        column = column.cast(pa.float64())
+    values: list[Any] = column.to_pylist()
+    return values
 
 
 async def write(
@@ -127,7 +129,7 @@ async def write(
         )
         sql += f" ON CONFLICT ({', '.join(target.conflict_columns)}) DO UPDATE SET {sets}"
 
-    def batch(raw: sqlite3.Connection, part: pa.Table) -> int:
+    def batch(raw: sqlite3.Connection, *, part: pa.Table) -> int:
         columns = [_sqlite_values(part.column(i)) for i in range(part.num_columns)]
         cursor = raw.executemany(sql, zip(*columns, strict=True))
         count = cursor.rowcount
@@ -139,7 +141,7 @@ async def write(
     try:
         for start in range(0, table.num_rows, chunk_size):
             part = table.slice(start, chunk_size)
-            written += await _in_thread(conn, lambda raw, part=part: batch(raw, part))
+            written += await _in_thread(conn, functools.partial(batch, part=part))
             progress.update(part.num_rows)
     except BaseException:
         await _in_thread(conn, lambda raw: raw.execute("ROLLBACK TO toolkit_insert_frame"))
