@@ -74,8 +74,12 @@ def _run_pg(sql: str) -> None:
 
     async def go() -> None:
         conn = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username,
-            password=url.password, database=url.database, timeout=5,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=5,
         )
         try:
             await conn.execute(sql)
@@ -108,27 +112,27 @@ def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def fresh(database: tk.Database) -> AsyncIterator[tk.Database]:
+    """Create every SQLModel table empty, yield, then dispose of the engine."""
+    await database.drop_all()
+    await database.create_all()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
 @pytest.fixture
 async def db(
     dialect: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tk.Database]:
     """A fresh Database with every SQLModel table created empty."""
-    database = connect_test_db(dialect, tmp_path, request)
-    await database.drop_all()
-    await database.create_all()
-    try:
+    async for database in fresh(connect_test_db(dialect, tmp_path, request)):
         yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
 async def pg_db(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tk.Database]:
     """PostgreSQL only, for PostgreSQL-only paths (marked ``postgres_only``)."""
-    database = connect_test_db("postgresql", tmp_path, request)
-    await database.drop_all()
-    await database.create_all()
-    try:
+    async for database in fresh(connect_test_db("postgresql", tmp_path, request)):
         yield database
-    finally:
-        await database.dispose()

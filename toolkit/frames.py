@@ -186,6 +186,24 @@ def _is_connection_lost(exc: BaseException) -> bool:
 # -- reading ----------------------------------------------------------------------------
 
 
+async def _prepare(
+    conn: AsyncConnection,
+    query: Any,
+    params: Mapping[str, Any] | None,
+    dtypes: Mapping[str, Any] | None,
+) -> tuple[Any, Any, str, list[Any], list[ColumnSpec] | None]:
+    """Compile ``query`` for ``conn``'s driver and announce it to SQLAlchemy's listeners.
+
+    Returns the driver module, the driver connection, SQL, arguments and column specs.
+    """
+    sql, args, specs = _compile(query, params, conn.dialect)
+    driver = await _driver(conn)
+    fast = driver_for(conn.dialect.name)
+    specs = await _describe(fast, driver, sql, specs, dtypes)
+    _announce(conn, sql, args)
+    return fast, driver, sql, args, specs
+
+
 async def _describe(
     fast: Any,
     driver: Any,
@@ -254,11 +272,7 @@ async def read_frame(
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
     """
     async with _read_connection(source) as conn:
-        sql, args, specs = _compile(query, params, conn.dialect)
-        driver = await _driver(conn)
-        fast = driver_for(conn.dialect.name)
-        specs = await _describe(fast, driver, sql, specs, dtypes)
-        _announce(conn, sql, args)
+        fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
         try:
             frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
         except Exception as exc:
@@ -300,11 +314,7 @@ async def stream_frames(
     if chunk_size <= 0:
         raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
     async with _read_connection(source) as conn:
-        sql, args, specs = _compile(query, params, conn.dialect)
-        driver = await _driver(conn)
-        fast = driver_for(conn.dialect.name)
-        specs = await _describe(fast, driver, sql, specs, dtypes)
-        _announce(conn, sql, args)
+        fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
         complete = False
         emitted = False
         try:

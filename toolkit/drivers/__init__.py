@@ -52,6 +52,21 @@ class WriteTarget:
     conflict_columns: tuple[str, ...]
     serial_column: str | None = None
 
+    def conflict_clause(self, on_conflict: str, *, excluded: str = "excluded") -> str:
+        """The ``ON CONFLICT ...`` clause for ``on_conflict`` ("" for "error").
+
+        PostgreSQL and SQLite (3.24+) share the upsert syntax.
+        """
+        if on_conflict == "error":
+            return ""
+        target = f"({', '.join(self.conflict_columns)})" if self.conflict_columns else ""
+        if on_conflict == "ignore":
+            return f" ON CONFLICT {target} DO NOTHING"
+        updates = [c for c in self.quoted_columns if c not in self.conflict_columns]
+        # With every column in the key, rewriting a key column keeps the row as it is.
+        sets = ", ".join(f"{c} = {excluded}.{c}" for c in updates or self.conflict_columns[:1])
+        return f" ON CONFLICT {target} DO UPDATE SET {sets}"
+
 
 def driver_for(dialect: str) -> ModuleType:
     """Import and return the fast-path module for ``dialect`` (``sqlite`` or ``postgresql``)."""

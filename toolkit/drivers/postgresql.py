@@ -273,36 +273,27 @@ async def write(
     progress: Any,
 ) -> int:
     """COPY a validated table in, all or nothing (the caller holds the transaction)."""
-    written = 0
+    staged = on_conflict != "error"
+    stage = f"toolkit_stage_{uuid.uuid4().hex[:12]}"
     async with conn.transaction():  # a savepoint inside the caller's transaction
-        if on_conflict == "error":
-            for start in range(0, table.num_rows, chunk_size):
-                part = table.slice(start, chunk_size)
-                await _copy_in(conn, target.name, target.schema, target.columns, part)
-                written += part.num_rows
-                progress.update(part.num_rows)
-        else:
-            stage = f"toolkit_stage_{uuid.uuid4().hex[:12]}"
+        if staged:
+            # Conflicts are resolved by INSERT ... ON CONFLICT, which COPY cannot do.
             await conn.execute(
                 f'CREATE TEMP TABLE "{stage}" (LIKE {target.table} INCLUDING DEFAULTS) '
                 "ON COMMIT DROP"
             )
-            for start in range(0, table.num_rows, chunk_size):
-                part = table.slice(start, chunk_size)
-                await _copy_in(conn, stage, None, target.columns, part)
-                progress.update(part.num_rows)
+        name, schema = (stage, None) if staged else (target.name, target.schema)
+        written = 0
+        for start in range(0, table.num_rows, chunk_size):
+            part = table.slice(start, chunk_size)
+            await _copy_in(conn, name, schema, target.columns, part)
+            written += part.num_rows
+            progress.update(part.num_rows)
+        if staged:
             cols = ", ".join(target.quoted_columns)
-            conflict = f"({', '.join(target.conflict_columns)})" if target.conflict_columns else ""
-            if on_conflict == "ignore":
-                action = f"ON CONFLICT {conflict} DO NOTHING"
-            else:
-                updates = [c for c in target.quoted_columns if c not in target.conflict_columns]
-                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates) or (
-                    f"{target.conflict_columns[0]} = EXCLUDED.{target.conflict_columns[0]}"
-                )
-                action = f"ON CONFLICT {conflict} DO UPDATE SET {sets}"
+            action = target.conflict_clause(on_conflict, excluded="EXCLUDED")
             status = await conn.execute(
-                f'INSERT INTO {target.table} ({cols}) SELECT {cols} FROM "{stage}" {action}'
+                f'INSERT INTO {target.table} ({cols}) SELECT {cols} FROM "{stage}"{action}'
             )
             written = int(status.rsplit(" ", 1)[-1])
             await conn.execute(f'DROP TABLE "{stage}"')

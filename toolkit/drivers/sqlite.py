@@ -119,15 +119,7 @@ async def write(
     cols = ", ".join(target.quoted_columns)
     marks = ", ".join("?" for _ in target.quoted_columns)
     sql = f"INSERT INTO {target.table} ({cols}) VALUES ({marks})"
-    if on_conflict == "ignore":
-        conflict = f"({', '.join(target.conflict_columns)})" if target.conflict_columns else ""
-        sql += f" ON CONFLICT {conflict} DO NOTHING"
-    elif on_conflict == "update":
-        updates = [c for c in target.quoted_columns if c not in target.conflict_columns]
-        sets = ", ".join(f"{c} = excluded.{c}" for c in updates) or (
-            f"{target.conflict_columns[0]} = excluded.{target.conflict_columns[0]}"
-        )
-        sql += f" ON CONFLICT ({', '.join(target.conflict_columns)}) DO UPDATE SET {sets}"
+    sql += target.conflict_clause(on_conflict)
 
     def batch(raw: sqlite3.Connection, *, part: pa.Table) -> int:
         columns = [_sqlite_values(part.column(i)) for i in range(part.num_columns)]
