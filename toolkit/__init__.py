@@ -18,6 +18,7 @@ from .errors import FrameValidationError as FrameValidationError
 from .errors import MultipleResultsFound as MultipleResultsFound
 from .errors import NotFoundError as NotFoundError
 from .errors import NotNullError as NotNullError
+from .errors import NPlusOneError as NPlusOneError
 from .errors import ToolkitError as ToolkitError
 from .errors import TransactionConflictError as TransactionConflictError
 from .errors import UnknownFieldError as UnknownFieldError
@@ -26,6 +27,13 @@ from .frames import insert_frame as insert_frame
 from .frames import read_frame as read_frame
 from .frames import stream_frames as stream_frames
 from .frames import to_frame as to_frame
+from .notebook import load_ipython_extension as load_ipython_extension
+from .notebook import run as run
+from .notebook import unload_ipython_extension as unload_ipython_extension
+from .queries import NPlusOneWarning as NPlusOneWarning
+from .queries import QueryLog as QueryLog
+from .queries import count_queries as count_queries
+from .queries import strict_loading as strict_loading
 from .transactions import run_transaction as run_transaction
 from .transactions import savepoint as savepoint
 
@@ -40,19 +48,27 @@ __all__ = [
     "ForeignKeyError",
     "FrameValidationError",
     "MultipleResultsFound",
+    "NPlusOneError",
+    "NPlusOneWarning",
     "NotFoundError",
     "NotNullError",
     "Page",
+    "QueryLog",
     "ToolkitError",
     "TransactionConflictError",
     "UnknownFieldError",
     "ValidationError",
     "connect",
+    "count_queries",
     "crud",
     "insert_frame",
+    "load_ipython_extension",
     "read_frame",
+    "run",
     "run_transaction",
     "savepoint",
     "stream_frames",
+    "strict_loading",
     "to_frame",
+    "unload_ipython_extension",
 ]

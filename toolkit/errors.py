@@ -15,7 +15,8 @@ resembles a builtin it inherits that too, so ``except ValueError`` keeps working
     │   ├── DuplicateError                       unique / primary key
     │   ├── ForeignKeyError                      missing parent, or row still referenced
     │   └── NotNullError                         NULL in a NOT NULL column
-    └── TransactionConflictError                 serialization failure / deadlock, retries spent
+    ├── TransactionConflictError                 serialization failure / deadlock, retries spent
+    └── NPlusOneError (AssertionError)           count_queries(n_plus_one="raise") saw an N+1
 
 The demo domain adds ``toolkit.demo.InsufficientFunds`` (a ``ToolkitError``).
 """
