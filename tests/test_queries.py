@@ -17,13 +17,13 @@ import toolkit as tk
 from toolkit import crud
 from toolkit.demo.models import Post, Team, User
 from toolkit.errors import NPlusOneError
+from toolkit.loading import strict_loading
 from toolkit.queries import (
     NPlusOneWarning,
     _is_transaction_control,
     _main_table,
     count_queries,
     normalize_sql,
-    strict_loading,
 )
 
 N_TEAMS = 3

@@ -27,13 +27,13 @@ from .frames import insert_frame as insert_frame
 from .frames import read_frame as read_frame
 from .frames import stream_frames as stream_frames
 from .frames import to_frame as to_frame
+from .loading import strict_loading as strict_loading
 from .notebook import load_ipython_extension as load_ipython_extension
 from .notebook import run as run
 from .notebook import unload_ipython_extension as unload_ipython_extension
 from .queries import NPlusOneWarning as NPlusOneWarning
 from .queries import QueryLog as QueryLog
 from .queries import count_queries as count_queries
-from .queries import strict_loading as strict_loading
 from .transactions import run_transaction as run_transaction
 from .transactions import savepoint as savepoint
 

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import importlib
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +29,12 @@ from sqlmodel import SQLModel
 
 from . import crud
 from .database import Database, connect
-from .errors import ConfigurationError, DatabaseUnavailableError, ToolkitError
+from .errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    ToolkitError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,8 +68,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _reason(exc: BaseException) -> str:
-    """The driver's own message for a database error, else the exception's: one line,
-    without a final full stop, to be quoted inside a sentence."""
+    """One line saying why ``exc`` happened, without a final full stop.
+
+    For a database error that is the driver's own message, not SQLAlchemy's wrapper
+    with the statement and a link.
+    """
     reason: BaseException = exc
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         # asyncpg's error hides behind SQLAlchemy's adapter class; its text is plainer.
@@ -173,9 +182,42 @@ async def _insert_rows(
         async with db.transaction() as session:
             for start in range(0, len(rows), BATCH_ROWS):
                 batch = rows[start : start + BATCH_ROWS]
-                await crud.create_many(session, model, batch)
+                try:
+                    await crud.create_many(session, model, batch)
+                except ValidationError as exc:
+                    raise _locate(exc, start) from exc
                 bar.update(len(batch))
     return len(rows)
+
+
+def _locate(exc: ValidationError, offset: int) -> ValidationError | CommandError:
+    """Say which CSV row failed: create_many counts rows within its batch."""
+    match = re.match(r"row (\d+): (.*)", str(exc), flags=re.DOTALL)
+    if match is None:
+        return exc
+    row = offset + int(match[1]) + 1
+    return CommandError(f"CSV row {row} (line {row + 1}): {match[2]}")
+
+
+async def _check_parents(db: Database, model: type[SQLModel]) -> None:
+    """Fail early, and clearly, when a table the model's foreign keys point to is missing."""
+    from sqlalchemy import inspect as sa_inspect
+
+    table = model.__table__  # type: ignore[attr-defined]
+    parents = sorted(
+        {fk.target_fullname.rsplit(".", 1)[0] for fk in table.foreign_keys} - {table.fullname}
+    )
+    if not parents:
+        return
+    async with db.engine.connect() as conn:
+        existing = set(await conn.run_sync(lambda sync: sa_inspect(sync).get_table_names()))
+    missing = [name for name in parents if name.rsplit(".", 1)[-1] not in existing]
+    if missing:
+        raise CommandError(
+            f"Table {table.name} refers to {', '.join(missing)}, which does not exist in "
+            f"{_show_url(db)}; load {' and '.join(missing)} first (parent tables before "
+            "the tables that point to them)."
+        )
 
 
 async def _run_sql(db: Database, sql: str) -> pd.DataFrame | int:
@@ -218,13 +260,15 @@ async def _demo(db: Database, args: argparse.Namespace) -> int:
 
 
 async def _load(db: Database, args: argparse.Namespace) -> int:
+    # Generic, despite its home in the demo package: moves a PostgreSQL id sequence on.
+    from .demo.sample import reset_id_sequence
+
     path = Path(args.csv)
     model = _import_model(args.model)
     rows = _read_csv(path, model)
     await _reach(db)
+    await _check_parents(db, model)
     await db.create_all(model)
-    from .demo.sample import reset_id_sequence
-
     count = await _insert_rows(db, model, rows, progress=_progress_enabled())
     await reset_id_sequence(db, model)
     print(f"Loaded {count:,} rows from {path} into {model.__tablename__!s} ({_show_url(db)}).")

@@ -20,9 +20,8 @@ Transaction control (``BEGIN``, ``SAVEPOINT``, ``RELEASE``, ``ROLLBACK``, ``COMM
 through the DBAPI connection rather than a cursor (asyncpg always does for ``BEGIN``
 and ``COMMIT``); those never reach the hooks and are simply not seen.
 
-:func:`strict_loading` makes every lazy load on a session fail at once with
-``sqlalchemy.exc.InvalidRequestError`` instead of emitting SQL: in asyncio an implicit
-lazy load cannot run anyway, and it fails only after the session began a transaction.
+Strict loading (:func:`toolkit.strict_loading`), which refuses lazy loads outright,
+lives in :mod:`toolkit.loading`.
 """
 
 from __future__ import annotations
@@ -36,13 +35,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self, TypeAlias
+from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session, raiseload
 
 from .database import Database
 from .errors import ConfigurationError, NPlusOneError
@@ -54,10 +52,8 @@ __all__ = [
     "QueryCounter",
     "QueryLog",
     "StatementRecord",
-    "StrictLoading",
     "count_queries",
     "normalize_sql",
-    "strict_loading",
 ]
 
 #: What :func:`count_queries` accepts; each is mapped to its synchronous ``Engine``.
@@ -91,7 +87,6 @@ _TABLE_TOKENS = re.compile(
     r'(\()|(\))|\b(?:FROM|INTO|UPDATE)\s+((?:"[^"]+"|`[^`]+`|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)',
     re.I,
 )
-_RAISELOAD = re.compile(r"'(\w+)\.(\w+)' is not available due to lazy='raise")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -541,160 +536,3 @@ def count_queries(source: Source, *, n_plus_one: NPlusOneMode = None) -> QueryCo
     ...     tk.run(report(db))
     """
     return QueryCounter(_engine_of(source), n_plus_one=n_plus_one)
-
-
-# -- strict loading ------------------------------------------------------------------------
-
-
-def _eager_advice(owner: str, key: str, uselist: bool | None) -> str:
-    if uselist is None:
-        loader = f"selectinload({owner}.{key}) for a collection, joinedload for a single row"
-    else:
-        loader = f"{'selectinload' if uselist else 'joinedload'}({owner}.{key})"
-    return (
-        f"Load it with the query instead: .options({loader}), or load=[{key!r}] with "
-        f"toolkit.crud; for one object, await session.refresh(obj, [{key!r}])."
-    )
-
-
-def _is_implicit_lazy_load(state: ORMExecuteState) -> bool:
-    if state.lazy_loaded_from is None:
-        return False
-    # Post-loaders (selectinload, immediateload, and session.refresh(obj, ["rel"]))
-    # run inside a top-level ORM load and say so; an attribute access does not.
-    nested = state.execution_options.get("sa_top_level_orm_context") or getattr(
-        state.load_options, "_sa_top_level_orm_context", None
-    )
-    return nested is None
-
-
-class StrictLoading:
-    """A strict-loading switch on one session; see :func:`strict_loading`.
-
-    Attributes
-    ----------
-    session : AsyncSession or Session
-    active : bool
-        False once :meth:`remove` ran.
-    """
-
-    def __init__(self, session: AsyncSession | Session, *, sql_only: bool = False) -> None:
-        self.session = session
-        self._sync = session.sync_session if isinstance(session, AsyncSession) else session
-        self._option = raiseload("*", sql_only=sql_only)
-        event.listen(self._sync, "do_orm_execute", self._on_execute)
-        self.active = True
-
-    def _on_execute(self, state: ORMExecuteState) -> None:
-        if not state.is_select:
-            return
-        if _is_implicit_lazy_load(state):
-            # An object loaded before the switch, or reloaded by session.refresh(obj):
-            # refuse before the session checks out a connection.
-            path = state.loader_strategy_path
-            prop = getattr(path, "prop", None)
-            owner = prop.parent.class_.__name__ if prop is not None else "the object"
-            key = prop.key if prop is not None else "relationship"
-            raise sa_exc.InvalidRequestError(
-                f"Strict loading refused the lazy load of {owner}.{key}: it would run one "
-                f"more SELECT per {owner} (the N+1 pattern), and asyncio cannot run it "
-                f"implicitly. {_eager_advice(owner, key, getattr(prop, 'uselist', None))}"
-            )
-        if not state.is_column_load and not state.is_relationship_load:
-            # Relationship loads inherit the wildcard from the statement that started them.
-            state.statement = state.statement.options(self._option)
-
-    def _uselist(self, owner: str, key: str) -> bool | None:
-        """Whether ``owner.key`` is a collection, from a mapped class in the session."""
-        for obj in self._sync.identity_map.values():
-            if type(obj).__name__ == owner:
-                relationship = inspect(type(obj)).relationships.get(key)
-                return None if relationship is None else bool(relationship.uselist)
-        return None
-
-    def remove(self) -> None:
-        """Switch strict loading off for statements run from now on."""
-        if self.active:
-            event.remove(self._sync, "do_orm_execute", self._on_execute)
-            self.active = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
-        if isinstance(exc, sa_exc.InvalidRequestError):
-            match = _RAISELOAD.search(str(exc))
-            if match:
-                owner, key = match.groups()
-                exc.add_note(
-                    f"strict_loading: {_eager_advice(owner, key, self._uselist(owner, key))}"
-                )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-
-def strict_loading(session: AsyncSession | Session, *, sql_only: bool = False) -> StrictLoading:
-    """Make every lazy load on ``session`` raise instead of running SQL.
-
-    A ``do_orm_execute`` listener adds ``raiseload("*")`` to each ORM ``SELECT`` the
-    session runs, so relationships not named in a loader option raise on access.
-    Objects that were loaded before the switch, or reloaded by
-    ``session.refresh(obj)``, still have lazy loaders: the listener refuses those
-    loads before any connection is checked out, with the relationship and the loader
-    option to add in the message. Explicit loads (``selectinload``, ``joinedload``,
-    ``session.refresh(obj, ["members"])``) work as usual.
-
-    Why: in asyncio a lazy load cannot run implicitly. ``team.members`` on an unloaded
-    relationship fails part-way with ``MissingGreenlet``: the session has already begun
-    a transaction for the load (with aiosqlite the connection it took cannot even be
-    reset and is dropped unclosed). Strict loading fails first and leaves nothing open.
-
-    Parameters
-    ----------
-    session : AsyncSession or Session
-    sql_only : bool
-        Allow many-to-one loads that the identity map answers without SQL
-        (``raiseload("*", sql_only=True)``).
-
-    Returns
-    -------
-    StrictLoading
-        Call ``.remove()`` to switch it off, or use it as a (``async``) context
-        manager that switches it off at exit and, when a relationship raised inside
-        the block, adds the fix as a note to the exception.
-
-    Raises
-    ------
-    sqlalchemy.exc.InvalidRequestError
-        Later, on access to a relationship that was not eagerly loaded:
-        ``'Team.members' is not available due to lazy='raise'`` (objects loaded while
-        strict), or ``Strict loading refused the lazy load of Team.members: ...``.
-        Fix it by loading the relationship with the query: ``.options(
-        selectinload(Team.members))``, or ``crud.get(s, Team, 1, load=["members"])``.
-
-    Examples
-    --------
-    >>> strict = tk.strict_loading(s)
-    >>> team = await crud.get(s, Team, 1)
-    >>> team.members
-    Traceback (most recent call last):
-    sqlalchemy.exc.InvalidRequestError: 'Team.members' is not available due to lazy='raise'
-    >>> team = await crud.get(s, Team, 1, load=["members"])   # fine
-    >>> strict.remove()
-    """
-    return StrictLoading(session, sql_only=sql_only)

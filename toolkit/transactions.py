@@ -17,8 +17,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import SessionTransactionOrigin
 from sqlalchemy.ext.asyncio import AsyncSession as _SAAsyncSession
+from sqlalchemy.orm import SessionTransactionOrigin
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .database import READ_ONLY_OPTION

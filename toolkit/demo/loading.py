@@ -14,18 +14,17 @@ while the eager loader options fetch each level in one or a few queries:
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import event, func
+from sqlalchemy import func
 from sqlalchemy.orm import QueryableAttribute, joinedload, selectinload, subqueryload
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..database import READ_ONLY_OPTION
+from ..queries import count_queries
 from .models import Team, User
 
 if TYPE_CHECKING:
@@ -37,33 +36,6 @@ __all__ = ["STRATEGIES", "compare_loading", "loading_summary"]
 
 _MEMBERS = cast("QueryableAttribute[Any]", Team.members)
 _POSTS = cast("QueryableAttribute[Any]", User.posts)
-
-#: Statements that control transactions rather than read or write data.
-_CONTROL_PREFIXES = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK", "PRAGMA")
-
-
-@dataclass
-class _StatementCount:
-    count: int = 0
-
-
-# A stand-in with the same shape (``with ... as log: log.count``) as
-# ``toolkit.count_queries``, which will replace it.
-@contextmanager
-def _count_statements(db: Database) -> Iterator[_StatementCount]:
-    counter = _StatementCount()
-
-    def on_execute(*args: Any) -> None:
-        statement = str(args[2])
-        if not statement.lstrip().upper().startswith(_CONTROL_PREFIXES):
-            counter.count += 1
-
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 async def _lazy(session: AsyncSession) -> int:
@@ -102,11 +74,12 @@ async def compare_loading(db: Database) -> pd.DataFrame:
     """Load every team with its members' posts once per loading strategy, and measure.
 
     Each strategy runs in a fresh session (so the identity map of one cannot help the
-    next) and is timed and counted: ``queries`` is the number of SQL statements that
-    read data, without BEGIN / COMMIT / SAVEPOINT / PRAGMA. The counts are exact and the
-    same on SQLite and PostgreSQL; for ``t`` teams and ``m`` users in a team they are
-    ``1 + t + m`` lazily, 1 joined, 3 with subqueries, and ``1 + ceil(t/500) +
-    ceil(m/500)`` with selectinload (its IN lists hold at most 500 keys).
+    next) and is timed and counted: ``queries`` is the number of data statements that
+    :func:`toolkit.queries.count_queries` saw (BEGIN, COMMIT, SAVEPOINT and PRAGMA are
+    not counted). The counts are exact and the same on SQLite and PostgreSQL; for ``t``
+    teams and ``m`` users in a team they are ``1 + t + m`` lazily, 1 joined, 3 with
+    subqueries, and ``1 + ceil(t/500) + ceil(m/500)`` with selectinload (its IN lists
+    hold at most 500 keys).
 
     Parameters
     ----------
@@ -136,7 +109,7 @@ async def compare_loading(db: Database) -> pd.DataFrame:
         async with db.session() as session:
             # A read-only transaction: on SQLite a deferred BEGIN, no write lock.
             await session.connection(execution_options={READ_ONLY_OPTION: True})
-            with _count_statements(db) as log:
+            with count_queries(db) as log:
                 started = time.perf_counter()
                 reached = await walk(session)
                 seconds = time.perf_counter() - started
