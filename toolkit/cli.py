@@ -450,6 +450,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         _fail(prog, str(exc))
         return exc.code
+    except BrokenPipeError:
+        # The reader went away (`toolkit query ... | head`): not an error to report.
+        # Point stdout at devnull so that flushing it at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILURE
     except (ToolkitError, OSError) as exc:
         # The toolkit's messages already say what to do; the first line is the gist.
         _fail(prog, str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))

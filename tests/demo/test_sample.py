@@ -95,7 +95,7 @@ def test_ids_and_foreign_keys_are_consistent(folder: str | None, tmp_path: Path)
 
 
 def test_value_formats() -> None:
-    teams, users, posts, comments = (read(DATA_DIR, name) for name in SAMPLE_FILES)
+    _, users, posts, comments = (read(DATA_DIR, name) for name in SAMPLE_FILES)
     assert all(re.fullmatch(r"\d+\.\d\d", r["credits"]) for r in users)
     assert {r["is_active"] for r in users} == {"true", "false"}
     assert all(re.fullmatch(r"[^@\s]+@example\.(org|com|net)", r["email"]) for r in users)

@@ -75,7 +75,7 @@ async def compare_loading(db: Database) -> pd.DataFrame:
 
     Each strategy runs in a fresh session (so the identity map of one cannot help the
     next) and is timed and counted: ``queries`` is the number of data statements that
-    :func:`toolkit.queries.count_queries` saw (BEGIN, COMMIT, SAVEPOINT and PRAGMA are
+    :func:`toolkit.count_queries` saw (BEGIN, COMMIT, SAVEPOINT and PRAGMA are
     not counted). The counts are exact and the same on SQLite and PostgreSQL; for ``t``
     teams and ``m`` users in a team they are ``1 + t + m`` lazily, 1 joined, 3 with
     subqueries, and ``1 + ceil(t/500) + ceil(m/500)`` with selectinload (its IN lists
