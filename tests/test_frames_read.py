@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -227,11 +229,23 @@ async def test_stream_empty_result_yields_one_typed_frame(db: tk.Database) -> No
 
 async def test_stream_early_exit_leaves_database_usable(db: tk.Database) -> None:
     await fill(db, 200)
-    async for chunk in tk.stream_frames(db, select(AllTypes), chunk_size=10):
-        assert len(chunk) == 10
-        break
+    async with contextlib.aclosing(tk.stream_frames(db, select(AllTypes), chunk_size=10)) as chunks:
+        async for chunk in chunks:
+            assert len(chunk) == 10
+            break
+    assert db.engine.pool.checkedout() == 0
     frame = await tk.read_frame(db, select(func.count()).select_from(AllTypes))
     assert int(frame.iloc[0, 0]) == 200
+
+
+async def test_stream_plain_break_releases_connection_soon(db: tk.Database) -> None:
+    await fill(db, 200)
+    async for _ in tk.stream_frames(db, select(AllTypes), chunk_size=10):
+        break
+    for _ in range(100):  # the event loop closes the abandoned generator
+        if db.engine.pool.checkedout() == 0:
+            break
+        await asyncio.sleep(0.02)
     assert db.engine.pool.checkedout() == 0
 
 

@@ -19,6 +19,7 @@ from .errors import MultipleResultsFound as MultipleResultsFound
 from .errors import NotFoundError as NotFoundError
 from .errors import NotNullError as NotNullError
 from .errors import NPlusOneError as NPlusOneError
+from .errors import QueryError as QueryError
 from .errors import ToolkitError as ToolkitError
 from .errors import TransactionConflictError as TransactionConflictError
 from .errors import UnknownFieldError as UnknownFieldError
@@ -53,6 +54,7 @@ __all__ = [
     "NotFoundError",
     "NotNullError",
     "Page",
+    "QueryError",
     "QueryLog",
     "ToolkitError",
     "TransactionConflictError",

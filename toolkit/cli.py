@@ -18,22 +18,21 @@ import argparse
 import asyncio
 import importlib
 import os
-import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import exc as sa_exc
 from sqlmodel import SQLModel
 
-from . import crud
 from .database import Database, connect
 from .errors import (
     ConfigurationError,
     DatabaseUnavailableError,
+    FrameValidationError,
+    QueryError,
     ToolkitError,
-    ValidationError,
 )
 
 if TYPE_CHECKING:
@@ -44,8 +43,8 @@ __all__ = ["main"]
 USAGE = 2
 FAILURE = 1
 INTERRUPTED = 130
-#: Rows per ``crud.create_many`` call in ``toolkit load``.
-BATCH_ROWS = 1000
+#: Rows per batch in ``toolkit load``: the progress bar moves once per batch.
+BATCH_ROWS = 10_000
 OUT_SUFFIXES = (".csv", ".parquet")
 
 
@@ -74,7 +73,9 @@ def _reason(exc: BaseException) -> str:
     with the statement and a link.
     """
     reason: BaseException = exc
-    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+    if isinstance(exc, QueryError) and exc.__cause__ is not None:
+        reason = exc.__cause__
+    elif isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         # asyncpg's error hides behind SQLAlchemy's adapter class; its text is plainer.
         reason = exc.orig.__cause__ or exc.orig
     lines = [line.strip() for line in str(reason).splitlines() if line.strip()]
@@ -147,56 +148,53 @@ def _check_model_spec(spec: str) -> None:
         )
 
 
-def _read_csv(path: Path, model: type[SQLModel]) -> list[dict[str, Any]]:
-    """CSV rows as dicts of strings; an empty cell in a nullable column becomes None."""
+def _read_csv(path: Path, model: type[SQLModel]) -> pd.DataFrame:
+    """The CSV as a frame of text (empty cells in nullable columns are NULL)."""
     import pandas as pd
+
+    from .demo.sample import read_csv_frame
 
     if not path.is_file():
         raise CommandError(f"CSV file {str(path)!r} not found; check the path.")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return read_csv_frame(path, model)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise CommandError(
             f"Cannot read {str(path)!r} as CSV: {_reason(exc)}. It must be a UTF-8 CSV "
             "file with a header row of column names."
         ) from exc
-    nullable = {c.name for c in model.__table__.columns if c.nullable}  # type: ignore[attr-defined]
-    return [
-        {str(key): None if value == "" and key in nullable else value for key, value in row.items()}
-        for row in frame.to_dict("records")
-    ]
 
 
 async def _insert_rows(
-    db: Database, model: type[SQLModel], rows: Sequence[Mapping[str, Any]], *, progress: bool
+    db: Database, model: type[SQLModel], frame: pd.DataFrame, *, progress: bool
 ) -> int:
-    """Insert ``rows`` all or nothing, with a progress bar; return how many.
+    """Insert the CSV's rows, validated and all or nothing, with a progress bar."""
+    from .frames import insert_frame
 
-    The one place ``toolkit load`` writes: validated ``crud.create_many`` batches in
-    one transaction. It is meant to become a single ``tk.insert_frame`` call.
-    """
-    from tqdm.auto import tqdm
-
-    table = model.__tablename__
-    with tqdm(total=len(rows), unit="rows", desc=f"loading {table}", disable=not progress) as bar:
-        async with db.transaction() as session:
-            for start in range(0, len(rows), BATCH_ROWS):
-                batch = rows[start : start + BATCH_ROWS]
-                try:
-                    await crud.create_many(session, model, batch)
-                except ValidationError as exc:
-                    raise _locate(exc, start) from exc
-                bar.update(len(batch))
-    return len(rows)
+    try:
+        return await insert_frame(db, model, frame, progress=progress, chunk_size=BATCH_ROWS)
+    except FrameValidationError as exc:
+        raise _locate(exc) from exc
 
 
-def _locate(exc: ValidationError, offset: int) -> ValidationError | CommandError:
-    """Say which CSV row failed: create_many counts rows within its batch."""
-    match = re.match(r"row (\d+): (.*)", str(exc), flags=re.DOTALL)
-    if match is None:
-        return exc
-    row = offset + int(match[1]) + 1
-    return CommandError(f"CSV row {row} (line {row + 1}): {match[2]}")
+def _locate(exc: FrameValidationError) -> CommandError:
+    """Say which CSV rows failed, by row number and line (the header is line 1)."""
+    import pandas as pd
+
+    lines = []
+    for record in exc.errors.head(5).to_dict("records"):
+        label: Any = record["row"]
+        if label is None or pd.isna(label):
+            lines.append(f"column {record['column']}: {record['message']}")
+        else:
+            row = int(label) + 1
+            lines.append(
+                f"CSV row {row} (line {row + 1}), {record['column']}={record['value']!r}: "
+                f"{record['message']}"
+            )
+    more = len(exc.errors) - len(lines)
+    tail = f" (and {more} more)" if more > 0 else ""
+    return CommandError("; ".join(lines) + tail + ". Nothing was loaded.")
 
 
 async def _check_parents(db: Database, model: type[SQLModel]) -> None:
@@ -220,18 +218,24 @@ async def _check_parents(db: Database, model: type[SQLModel]) -> None:
         )
 
 
+_ROW_STATEMENTS = ("select", "with", "values", "table", "show", "explain", "pragma")
+
+
 async def _run_sql(db: Database, sql: str) -> pd.DataFrame | int:
-    """Run ``sql`` in one transaction: a DataFrame of its rows, or the rows it changed.
+    """Run ``sql``: a typed DataFrame of its rows, or the number of rows it changed."""
+    from sqlalchemy import text
 
-    The one place ``toolkit query`` reads; ``tk.read_frame`` is meant to replace it.
-    """
-    import pandas as pd
+    from .frames import read_frame
 
+    if sql.lstrip().lower().startswith(_ROW_STATEMENTS[:5]):
+        # Typed as tk.read_frame types it; a ":" in the SQL is literal, not a parameter.
+        return await read_frame(db, text(sql.replace(":", "\\:")))
     async with db.engine.begin() as conn:
-        # Driver-level SQL: a ":name" inside the statement is not taken for a parameter.
         result = await conn.exec_driver_sql(sql)
         if not result.returns_rows:
             return int(result.rowcount)
+        import pandas as pd
+
         keys = list(result.keys())
         rows = result.fetchall()
     return pd.DataFrame([tuple(row) for row in rows], columns=keys)
@@ -260,17 +264,13 @@ async def _demo(db: Database, args: argparse.Namespace) -> int:
 
 
 async def _load(db: Database, args: argparse.Namespace) -> int:
-    # Generic, despite its home in the demo package: moves a PostgreSQL id sequence on.
-    from .demo.sample import reset_id_sequence
-
     path = Path(args.csv)
     model = _import_model(args.model)
-    rows = _read_csv(path, model)
+    frame = _read_csv(path, model)
     await _reach(db)
     await _check_parents(db, model)
     await db.create_all(model)
-    count = await _insert_rows(db, model, rows, progress=_progress_enabled())
-    await reset_id_sequence(db, model)
+    count = await _insert_rows(db, model, frame, progress=_progress_enabled())
     print(f"Loaded {count:,} rows from {path} into {model.__tablename__!s} ({_show_url(db)}).")
     return 0
 
@@ -279,7 +279,7 @@ async def _query(db: Database, args: argparse.Namespace) -> int:
     await _reach(db)
     try:
         outcome = await _run_sql(db, args.sql)
-    except sa_exc.DBAPIError as exc:
+    except (sa_exc.DBAPIError, QueryError) as exc:
         raise CommandError(
             f"The SQL failed: {_reason(exc)}. Check the statement against the tables "
             f"and columns of {_show_url(db)}."

@@ -11,6 +11,7 @@ resembles a builtin it inherits that too, so ``except ValueError`` keeps working
     ├── ValidationError (ValueError)             one field failed the model's rules
     │   └── FrameValidationError                 many cells of a DataFrame failed; .errors
     ├── UnknownFieldError (ValueError)           a field or lookup the model lacks
+    ├── QueryError                               the database refused a frame's query
     ├── ConstraintError                          the database refused a write
     │   ├── DuplicateError                       unique / primary key
     │   ├── ForeignKeyError                      missing parent, or row still referenced
@@ -43,6 +44,7 @@ __all__ = [
     "NPlusOneError",
     "NotFoundError",
     "NotNullError",
+    "QueryError",
     "ToolkitError",
     "TransactionConflictError",
     "UnknownFieldError",
@@ -125,6 +127,13 @@ class FrameValidationError(ValidationError):
             f"written. Inspect `.errors` for the full list, fix those values and call "
             f"again.\n{preview}",
         )
+
+
+class QueryError(ToolkitError):
+    """The database refused a query sent by the frame functions (bad SQL, unknown table).
+
+    The driver's own error is chained as ``__cause__``.
+    """
 
 
 class UnknownFieldError(ToolkitError, ValueError):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal
 
 import pandas as pd
@@ -32,6 +32,7 @@ from .dtypes import ColumnSpec, empty_frame, override_specs, spec_from_type, val
 from .errors import (
     ConfigurationError,
     DatabaseUnavailableError,
+    QueryError,
     ToolkitError,
     is_disconnect,
     translate_integrity_error,
@@ -167,13 +168,48 @@ def _finished(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> None:
         sync.dispatch.after_cursor_execute(sync, None, sql, tuple(args), None, False)
 
 
+@contextmanager
+def _driver_errors(model: type[Any] | None = None) -> Iterator[None]:
+    """Re-raise driver errors as the toolkit's (integrity errors named for ``model``)."""
+    try:
+        yield
+    except ToolkitError:
+        raise
+    except Exception as exc:
+        state = getattr(exc, "sqlstate", None)
+        integrity = (isinstance(state, str) and state.startswith("23")) or type(
+            exc
+        ).__name__ == "IntegrityError"
+        new = translate_integrity_error(exc, model) if integrity else _translate(exc)
+        if new is exc:
+            raise
+        raise new from exc
+
+
 def _translate(exc: BaseException) -> BaseException:
+    """The toolkit's error for a driver error raised under a frame function."""
+    if isinstance(exc, ToolkitError):
+        return exc
     if is_disconnect(exc) or _is_connection_lost(exc):
         return DatabaseUnavailableError(
             f"The connection to the database was lost during the call ({exc}); nothing "
             "of it was committed. Call again: the pool opens a new connection."
         )
+    if _is_driver_error(exc):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return QueryError(
+            f"The database refused the query: {first}. Check the SQL against the tables "
+            "and columns of the database."
+        )
     return exc
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    import sqlite3
+
+    import asyncpg
+
+    return isinstance(exc, sqlite3.Error | asyncpg.PostgresError | sa_exc.DBAPIError)
 
 
 def _is_connection_lost(exc: BaseException) -> bool:
@@ -272,11 +308,9 @@ async def read_frame(
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
     """
     async with _read_connection(source) as conn:
-        fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
-        try:
+        with _driver_errors():
+            fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
             frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
-        except Exception as exc:
-            raise _translate(exc) from exc
         _finished(conn, sql, args)
     if specs is None and dtypes:
         frame = _retype(frame, dtypes)
@@ -301,6 +335,11 @@ async def stream_frames(
     only NULLs in a column; concatenated, the chunks equal :func:`read_frame`. An empty
     result yields one empty frame with the right columns.
 
+    Leaving the loop early (``break``) releases the connection when the generator is
+    closed: at once inside ``contextlib.aclosing(...)``, otherwise moments later when the
+    event loop finalises it. On PostgreSQL that connection is discarded, since a COPY
+    cannot be stopped halfway.
+
     Parameters
     ----------
     chunk_size : int
@@ -314,18 +353,17 @@ async def stream_frames(
     if chunk_size <= 0:
         raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
     async with _read_connection(source) as conn:
-        fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
         complete = False
         emitted = False
         try:
-            async for frame in fast.stream(driver, sql, args, specs, chunk_size):
-                emitted = True
-                yield _retype(frame, dtypes) if specs is None and dtypes else frame
+            with _driver_errors():
+                fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
+                async for frame in fast.stream(driver, sql, args, specs, chunk_size):
+                    emitted = True
+                    yield _retype(frame, dtypes) if specs is None and dtypes else frame
             complete = True
             if not emitted and specs is not None:
                 yield empty_frame(specs)
-        except Exception as exc:
-            raise _translate(exc) from exc
         finally:
             if not complete and conn.dialect.name == "postgresql":
                 # A COPY left halfway cannot be resumed: drop that connection.
@@ -509,7 +547,7 @@ async def insert_frame(
             rows = validated.table.num_rows
             summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
             _announce(conn, summary, ())
-            try:
+            with _driver_errors(model):
                 written: int = await fast.write(
                     driver,
                     write_target,
@@ -518,22 +556,10 @@ async def insert_frame(
                     chunk_size=chunk,
                     progress=bar,
                 )
-            except Exception as exc:
-                raise _write_error(exc, model) from exc
             _finished(conn, summary, ())
     finally:
         bar.close()
     return written
-
-
-def _write_error(exc: Exception, model: type[Any]) -> BaseException:
-    if isinstance(exc, ToolkitError):
-        return exc
-    name = type(exc).__name__
-    state = getattr(exc, "sqlstate", None)
-    if (isinstance(state, str) and state.startswith("23")) or name == "IntegrityError":
-        return translate_integrity_error(exc, model)
-    return _translate(exc)
 
 
 # -- models -> frame --------------------------------------------------------------------

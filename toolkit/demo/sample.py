@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
 
-from .. import crud
 from ..errors import ToolkitError
+from ..frames import insert_frame
 from .models import Comment, Post, Team, User
 
 if TYPE_CHECKING:
@@ -34,8 +35,7 @@ __all__ = [
     "DATA_DIR",
     "SAMPLE_FILES",
     "load_sample",
-    "read_sample_rows",
-    "reset_id_sequence",
+    "read_csv_frame",
     "write_sample_csv",
 ]
 
@@ -57,8 +57,6 @@ _COLUMNS = {
     "comments.csv": ["id", "body", "post_id", "author_id", "created_at"],
 }
 
-#: Rows per ``crud.create_many`` call while loading.
-_BATCH = 1000
 
 # -- word lists -------------------------------------------------------------------------
 
@@ -319,46 +317,40 @@ def _resolve_folder(folder: str | Path | None) -> Path:
     return path
 
 
-def read_sample_rows(path: Path, model: type[SQLModel]) -> list[dict[str, Any]]:
-    """Read one sample CSV into dicts for ``model``: an empty cell in a nullable column is None.
+def read_csv_frame(path: Path, model: type[SQLModel]) -> pd.DataFrame:
+    """Read a CSV for ``model``'s table as text; an empty cell in a nullable column is NULL.
 
-    Values stay strings otherwise; the model's validation converts them.
+    Every value stays text: :func:`toolkit.insert_frame` converts it by the column's type,
+    so "true", "302.22" or an ISO timestamp arrive as the model defines them.
 
     Parameters
     ----------
     path : Path
-        One of the sample CSVs.
+        The CSV file, with a header row of column names.
     model : SQLModel table class
         The model whose table the file fills.
 
     Returns
     -------
-    list of dict
+    pandas.DataFrame
 
     Examples
     --------
-    >>> rows = read_sample_rows(DATA_DIR / "users.csv", User)
+    >>> frame = read_csv_frame(DATA_DIR / "users.csv", User)
     """
-    nullable = {c.name for c in model.__table__.columns if c.nullable}  # type: ignore[attr-defined]
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [
-            {key: None if value == "" and key in nullable else value for key, value in row.items()}
-            for row in csv.DictReader(handle)
-        ]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    nullable = [c.name for c in model.__table__.columns if c.nullable]  # type: ignore[attr-defined]
+    for name in frame.columns.intersection(nullable):
+        frame[name] = frame[name].astype(object).where(frame[name] != "", None)
+    return frame
 
 
-async def _load_table(
-    db: Database, model: type[SQLModel], rows: Sequence[Mapping[str, Any]]
-) -> int:
-    """Insert ``rows`` into ``model``'s table, all or nothing; return how many.
+async def _load_table(db: Database, model: type[SQLModel], frame: pd.DataFrame) -> int:
+    """Insert ``frame`` into ``model``'s table, validated and all or nothing; return how many.
 
-    The one place that writes sample rows: validated ``crud.create_many`` batches in
-    one transaction. It is meant to become a single ``tk.insert_frame`` call.
+    ``insert_frame`` also moves a PostgreSQL id sequence past the explicit ids.
     """
-    async with db.transaction() as session:
-        for start in range(0, len(rows), _BATCH):
-            await crud.create_many(session, model, rows[start : start + _BATCH])
-    return len(rows)
+    return await insert_frame(db, model, frame)
 
 
 async def _table_state(db: Database, model: type[SQLModel]) -> tuple[int, Any, Any]:
@@ -371,43 +363,9 @@ async def _table_state(db: Database, model: type[SQLModel]) -> tuple[int, Any, A
     return int(count), low, high
 
 
-def _sample_ids(rows: Sequence[Mapping[str, Any]]) -> tuple[int, Any, Any]:
-    ids = [int(row["id"]) for row in rows]
-    return len(ids), min(ids, default=None), max(ids, default=None)
-
-
-async def reset_id_sequence(db: Database, model: type[SQLModel]) -> None:
-    """Move a PostgreSQL id sequence past the largest id, after rows with explicit ids.
-
-    Rows inserted with their own ids do not advance the sequence, so the next row
-    without an id would collide with them. Nothing happens on SQLite (its next rowid
-    is always past the largest one), for a composite primary key, or for a column
-    without a sequence.
-
-    Parameters
-    ----------
-    db : Database
-    model : SQLModel table class
-
-    Examples
-    --------
-    >>> await reset_id_sequence(db, Team)   # the next Team gets max(id) + 1
-    """
-    pks = list(model.__table__.primary_key.columns)  # type: ignore[attr-defined]
-    if db.dialect != "postgresql" or len(pks) != 1:
-        return
-    pk = pks[0]
-    # The table argument is parsed as SQL (quoted where needed), the column taken as is.
-    table = db.engine.dialect.identifier_preparer.format_table(model.__table__)  # type: ignore[attr-defined]
-    stmt = select(
-        func.setval(
-            func.pg_get_serial_sequence(table, pk.name),
-            func.coalesce(func.max(pk), 1),
-            func.max(pk).is_not(None),
-        )
-    )
-    async with db.transaction() as session:
-        await session.exec(stmt)
+def _sample_ids(frame: pd.DataFrame) -> tuple[int, Any, Any]:
+    ids = frame["id"].astype(int)
+    return len(ids), (int(ids.min()) if len(ids) else None), (int(ids.max()) if len(ids) else None)
 
 
 async def load_sample(db: Database, folder: str | Path | None = None) -> dict[str, int]:
@@ -454,20 +412,19 @@ async def load_sample(db: Database, folder: str | Path | None = None) -> dict[st
     loaded: dict[str, int] = {}
     for name, model in SAMPLE_FILES.items():
         table = str(model.__tablename__)
-        rows = read_sample_rows(path / name, model)
+        frame = read_csv_frame(path / name, model)
         present = await _table_state(db, model)
-        if present == _sample_ids(rows):
+        if present == _sample_ids(frame):
             loaded[table] = 0
             continue
         if present[0]:
             raise ToolkitError(
                 f"Table {table!r} already holds {present[0]} rows that are not the sample "
-                f"({len(rows)} rows, ids 1-{len(rows)}); nothing was loaded into it. Load "
+                f"({len(frame)} rows, ids 1-{len(frame)}); nothing was loaded into it. Load "
                 "the sample into an empty database (e.g. tk.connect('demo.db') or "
                 "`toolkit demo --url demo.db`), or drop the demo tables first."
             )
-        loaded[table] = await _load_table(db, model, rows)
-        await reset_id_sequence(db, model)
+        loaded[table] = await _load_table(db, model, frame)
     return loaded
 
 
