@@ -260,7 +260,7 @@ def _array(spec: ColumnSpec, values: Sequence[Any]) -> pa.Array:
                 )
                 return parsed.cast(target) if spec.kind == "datetime_tz" else parsed
         case _:
-            return pa.array(values, target)
+            return pa.array(values, target, from_pandas=True)
 
 
 def values_to_frame(specs: Sequence[ColumnSpec], columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
