@@ -57,13 +57,21 @@ def test_default_and_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
+        "foo://bar",
         "mysql://u@h/d",
         "sqlite+pysqlcipher:///x.db",
         "postgresql+pg8000://u@h/d",
         "://x",
         "postgresql://u@h:port/d",
     ],
-    ids=["mysql", "other-sqlite-driver", "other-pg-driver", "garbage", "bad-port"],
+    ids=[
+        "unknown-scheme",
+        "mysql",
+        "other-sqlite-driver",
+        "other-pg-driver",
+        "garbage",
+        "bad-port",
+    ],
 )
 def test_unsupported_urls_raise_configuration_error(bad: str) -> None:
     with pytest.raises(tk.ConfigurationError) as info:

@@ -107,8 +107,9 @@ def resolve_url(url: str | URL | Path | None = None) -> URL:
             ) from exc
     else:
         parsed = url
-    backend = parsed.get_backend_name()
-    driver = parsed.get_driver_name()
+    # From the text, not get_driver_name(): that one imports the dialect, and an
+    # unknown scheme would fail with SQLAlchemy's plugin error instead of ours.
+    backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite":
         if driver not in ("aiosqlite", "pysqlite", ""):
             raise ConfigurationError(

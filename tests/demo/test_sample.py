@@ -55,7 +55,7 @@ def test_committed_files_are_the_generator_output(tmp_path: Path) -> None:
     fresh = demo.write_sample_csv(tmp_path)
     for name, path in fresh.items():
         assert (DATA_DIR / name).read_bytes() == path.read_bytes(), (
-            f"data/{name} is stale: run `python -m toolkit.demo.sample data/`"
+            f"data/{name} is stale: run `python -m toolkit.demo data/`"
         )
 
 

@@ -1,7 +1,7 @@
 """The sample data set: a seeded generator for the demo CSVs, and a loader for them.
 
 The committed files in the repository's ``data/`` folder come from
-``write_sample_csv("data/")`` with the default seed; ``python -m toolkit.demo.sample
+``write_sample_csv("data/")`` with the default seed; ``python -m toolkit.demo
 data/`` regenerates them byte for byte. Everything is drawn from one
 ``random.Random(seed)`` with integer arithmetic only, so the same seed gives the same
 bytes on every platform (no network, no Faker, no float formatting).
@@ -312,7 +312,7 @@ def _resolve_folder(folder: str | Path | None) -> Path:
         raise FileNotFoundError(
             f"Sample data not found: {', '.join(missing)} missing in {where} ({path}). "
             "Run from a clone of the repository, or write the files with "
-            "`python -m toolkit.demo.sample DIR` and call load_sample(db, DIR)."
+            "`python -m toolkit.demo DIR` and call load_sample(db, DIR)."
         )
     return path
 
@@ -429,9 +429,9 @@ async def load_sample(db: Database, folder: str | Path | None = None) -> dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m toolkit.demo.sample FOLDER [--seed N]``: write the sample CSVs."""
+    """``python -m toolkit.demo FOLDER [--seed N]``: write the sample CSVs."""
     parser = argparse.ArgumentParser(
-        prog="python -m toolkit.demo.sample",
+        prog="python -m toolkit.demo",
         description="Write the demo sample CSVs (teams, users, posts, comments).",
     )
     parser.add_argument("folder", type=Path, help="where to write the files (created if missing)")
@@ -443,6 +443,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {path} ({count} rows)")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
