@@ -290,7 +290,7 @@ ERRORS = [
     case("no-command", [], 2, "required: COMMAND"),
     case("unknown-option", ["demo", "--bogus"], 2, "unrecognized arguments: --bogus"),
     case("load-without-model", ["load", "x.csv"], 2, "--model"),
-    case("url-unknown-scheme", ["demo", "--url", "foo://bar"], 2, "Cannot use database URL"),
+    case("url-unknown-scheme", ["demo", "--url", "foo://bar"], 2, "'foo' in 'foo://bar' is not"),
     case("url-unsupported", ["query", "SELECT 1", "--url", "mysql://a@b/c"], 2, "not supported"),
     case("url-unparsable", ["query", "SELECT 1", "--url", "postgresql://x@[::1/t"], 2, "parse"),
     case("server-down", ["query", "SELECT 1", "--url", PG_DOWN], 1, REACH),

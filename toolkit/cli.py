@@ -438,14 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_arguments(args)
         try:
             db = connect(args.url)
-        except ConfigurationError as exc:
+        except ConfigurationError as exc:  # a bad URL, or an unsupported database
             raise CommandError(str(exc), USAGE) from exc
-        except sa_exc.ArgumentError as exc:  # e.g. an unknown scheme such as "foo://"
-            raise CommandError(
-                f"Cannot use database URL {args.url!r}: {_reason(exc)}. Use a file path, "
-                "':memory:', 'sqlite:///path.db' or 'postgresql://user@host/dbname'.",
-                USAGE,
-            ) from exc
         return asyncio.run(_run(db, args))
     except CommandError as exc:
         _fail(prog, str(exc))

@@ -200,5 +200,5 @@ async def test_load_resumes_after_a_partial_load(db: tk.Database, tmp_path: Path
 
 
 async def test_missing_folder_says_how_to_make_it(db: tk.Database, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"python -m toolkit\.demo\.sample"):
+    with pytest.raises(FileNotFoundError, match=r"python -m toolkit\.demo DIR"):
         await demo.load_sample(db, tmp_path / "nowhere")
