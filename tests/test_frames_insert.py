@@ -221,6 +221,15 @@ async def test_conflict_update_upserts(db: tk.Database) -> None:
     assert frame["note"].tolist() == [pd.NA, "new", "new", "new"]
 
 
+async def test_conflict_update_leaves_columns_the_frame_lacks(db: tk.Database) -> None:
+    await tk.insert_frame(db, Keyed, keyed([1, 2], qty=5).assign(note="kept"))
+    partial = pd.DataFrame({"id": [2, 3], "code": ["c2", "c3"]})  # no qty, no note
+    assert await tk.insert_frame(db, Keyed, partial, on_conflict="update") == 2
+    frame = await tk.read_frame(db, select(Keyed).order_by(Keyed.id))
+    assert frame["qty"].tolist() == [5, 5, 0]  # row 3 is new: the model's default
+    assert frame["note"].tolist() == ["kept", "kept", pd.NA]
+
+
 async def test_conflict_update_needs_a_key(db: tk.Database) -> None:
     with pytest.raises(tk.ConfigurationError, match="key"):
         await tk.insert_frame(db, AllTypes, pd.DataFrame({"i": [1]}), on_conflict="update")

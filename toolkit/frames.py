@@ -408,6 +408,7 @@ def _target(
     dialect: Dialect,
     explicit_serial: str | None,
     on_conflict: str,
+    given: Sequence[str],
 ) -> WriteTarget:
     table = model.__table__
     prep = dialect.identifier_preparer
@@ -435,6 +436,7 @@ def _target(
         serial_column=prep.quote(explicit_serial)
         if explicit_serial and dialect.name == "postgresql"
         else None,
+        update_columns=tuple(prep.quote(c) for c in columns if c in given),
     )
 
 
@@ -541,6 +543,7 @@ async def insert_frame(
                 conn.dialect,
                 validated.explicit_serial,
                 on_conflict,
+                validated.given,
             )
             driver = await _driver(conn)
             fast = driver_for(conn.dialect.name)

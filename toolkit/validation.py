@@ -63,6 +63,8 @@ class ValidatedFrame:
     table: pa.Table
     specs: list[ColumnSpec]
     explicit_serial: str | None
+    #: Database names of the columns the caller's frame holds (not filled by defaults).
+    given: tuple[str, ...] = ()
 
 
 class _Errors:
@@ -456,6 +458,7 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         )
     errors.raise_if_any(model)
 
+    given = tuple(by_key[k].name for k in frame.columns)
     frame = _defaults(model, frame, table)
     for key, column in by_key.items():
         if key not in frame.columns and not column.nullable and not _has_default(column, model):
@@ -513,4 +516,4 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
     errors.raise_if_any(model)
     names = list(converted)
     arrow_table = pa.table([converted[k] for k in names], names=[by_key[k].name for k in names])
-    return ValidatedFrame(arrow_table, [specs[k] for k in names], explicit_serial)
+    return ValidatedFrame(arrow_table, [specs[k] for k in names], explicit_serial, given)

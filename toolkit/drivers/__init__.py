@@ -42,6 +42,9 @@ class WriteTarget:
     serial_column : str | None
         An auto-incrementing integer primary key given explicitly in the frame, whose
         sequence must be moved past the new values (PostgreSQL).
+    update_columns : tuple[str, ...]
+        Quoted columns an upsert overwrites: those the caller's frame holds, never the
+        ones filled from defaults (an upsert must not reset what the frame left out).
     """
 
     table: str
@@ -51,6 +54,7 @@ class WriteTarget:
     quoted_columns: tuple[str, ...]
     conflict_columns: tuple[str, ...]
     serial_column: str | None = None
+    update_columns: tuple[str, ...] = ()
 
     def conflict_clause(self, on_conflict: str, *, excluded: str = "excluded") -> str:
         """The ``ON CONFLICT ...`` clause for ``on_conflict`` ("" for "error").
@@ -62,7 +66,7 @@ class WriteTarget:
         target = f"({', '.join(self.conflict_columns)})" if self.conflict_columns else ""
         if on_conflict == "ignore":
             return f" ON CONFLICT {target} DO NOTHING"
-        updates = [c for c in self.quoted_columns if c not in self.conflict_columns]
+        updates = [c for c in self.update_columns if c not in self.conflict_columns]
         # With every column in the key, rewriting a key column keeps the row as it is.
         sets = ", ".join(f"{c} = {excluded}.{c}" for c in updates or self.conflict_columns[:1])
         return f" ON CONFLICT {target} DO UPDATE SET {sets}"
