@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Integer, create_engine, func, text
+from sqlalchemy import Integer, Numeric, create_engine, func, text
 from sqlmodel import select
 
 import toolkit as tk
@@ -281,3 +281,21 @@ async def test_to_frame_types_models(db: tk.Database) -> None:
     )
     empty = tk.to_frame([], AllTypes)
     assert dtypes_of(empty) == EXPECTED_DTYPES and len(empty) == 0
+
+
+async def test_partial_types_for_raw_sql_keep_the_other_columns(db: tk.Database) -> None:
+    await fill(db, 10)
+    sql = "SELECT s, count(*) AS n, sum(n) AS total FROM test_all_types GROUP BY s ORDER BY s"
+    by_dtypes = await tk.read_frame(db, sql, dtypes={"total": Numeric(12, 2)})
+    by_text = await tk.read_frame(db, text(sql).columns(total=Numeric(12, 2)))
+    for frame in (by_dtypes, by_text):
+        assert dtypes_of(frame) == {
+            "s": "string",
+            "n": "Int64",
+            "total": "decimal128(12, 2)[pyarrow]",
+        }
+    pd.testing.assert_frame_equal(by_dtypes, by_text)
+    chunks = [
+        c async for c in tk.stream_frames(db, sql, chunk_size=3, dtypes={"total": Numeric(12, 2)})
+    ]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), by_dtypes)

@@ -109,6 +109,21 @@ async def test_eager_loading_has_no_n_plus_one(
     assert log.n_plus_one == []
 
 
+async def test_batched_in_lists_are_not_n_plus_one(db: tk.Database) -> None:
+    """selectinload sends one IN (...) query per 500 keys: batches, not an N+1."""
+    async with db.session() as s:
+        users = await crud.create_many(
+            s, User, [{"username": f"b{i}", "email": f"b{i}@x.org"} for i in range(1200)]
+        )
+        ids = [u.id for u in users]
+        async with count_queries(db) as log:
+            await crud.search(s, User, id__in=ids[:500])
+            await crud.search(s, User, id__in=ids[500:1000])
+            await crud.search(s, User, id__in=ids[1000:])
+    assert log.count == 3
+    assert log.n_plus_one == []
+
+
 async def test_crud_load_selects_once_per_level(db: tk.Database, teams: list[int]) -> None:
     async with db.session() as s, count_queries(s) as log:
         team = await crud.get(s, Team, teams[0], load=["members.posts"])

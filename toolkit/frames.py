@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.selectable import TextualSelect
 
 from .database import READ_ONLY_OPTION, Database
 from .drivers import WriteTarget, driver_for
@@ -142,7 +143,11 @@ def _compile(
         args.append(processor(value) if processor is not None else value)
     result_columns = getattr(compiled, "_result_columns", None) or []
     specs: list[ColumnSpec] | None = None
-    if result_columns:
+    if isinstance(query, TextualSelect):
+        # text(sql).columns(...) may type only some columns, matched by name: the
+        # driver finds every column, and the declared types are applied on top.
+        specs = None
+    elif result_columns:
         specs = [spec_from_type(entry[0], entry[3]) for entry in result_columns]
     elif isinstance(query, TextClause):
         specs = None
@@ -235,9 +240,17 @@ async def _prepare(
     sql, args, specs = _compile(query, params, conn.dialect)
     driver = await _driver(conn)
     fast = driver_for(conn.dialect.name)
-    specs = await _describe(fast, driver, sql, specs, dtypes)
+    specs = await _describe(fast, driver, sql, specs, _declared(query, dtypes))
     _announce(conn, sql, args)
     return fast, driver, sql, args, specs
+
+
+def _declared(query: Any, dtypes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Types given by the caller: ``text(...).columns(...)``, then ``dtypes=`` over them."""
+    declared: dict[str, Any] = {}
+    if isinstance(query, TextualSelect):
+        declared = {c.name: c.type for c in query.selected_columns}
+    return {**declared, **(dtypes or {})}
 
 
 async def _describe(
@@ -254,18 +267,19 @@ async def _describe(
 
 
 def _retype(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
-    """Apply ``dtypes=`` to a frame whose types were inferred (raw SQL on SQLite)."""
-    specs = override_specs([ColumnSpec(str(c), "object") for c in frame.columns], dtypes)
-    columns = [
-        [
+    """Apply ``dtypes=`` to the named columns of a frame whose types were inferred.
+
+    (Raw SQL on SQLite; the other columns keep the types inferred for them.)
+    """
+    out = frame.copy(deep=False)
+    for name in frame.columns.intersection(list(dtypes)):
+        (spec,) = override_specs([ColumnSpec(str(name), "object")], {name: dtypes[name]})
+        values = [
             None if v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else v
-            for v in frame[c].tolist()
+            for v in frame[name].tolist()
         ]
-        if spec.kind != "object"
-        else frame[c].tolist()
-        for c, spec in zip(frame.columns, specs, strict=True)
-    ]
-    return values_to_frame(specs, columns)
+        out[name] = values_to_frame([spec], [values]).iloc[:, 0].set_axis(frame.index)
+    return out
 
 
 async def read_frame(
@@ -312,8 +326,8 @@ async def read_frame(
             fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
             frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
         _finished(conn, sql, args)
-    if specs is None and dtypes:
-        frame = _retype(frame, dtypes)
+    if specs is None and _declared(query, dtypes):
+        frame = _retype(frame, _declared(query, dtypes))
     if index_col is not None:
         frame = frame.set_index(index_col if isinstance(index_col, str) else list(index_col))
     return frame
@@ -360,7 +374,8 @@ async def stream_frames(
                 fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
                 async for frame in fast.stream(driver, sql, args, specs, chunk_size):
                     emitted = True
-                    yield _retype(frame, dtypes) if specs is None and dtypes else frame
+                    retype = specs is None and _declared(query, dtypes)
+                    yield _retype(frame, _declared(query, dtypes)) if retype else frame
             complete = True
             if not emitted and specs is not None:
                 yield empty_frame(specs)

@@ -252,9 +252,15 @@ class QueryLog:
 
     @property
     def n_plus_one(self) -> list[NPlusOneGroup]:
-        """Shapes that ran at least :data:`N_PLUS_ONE_THRESHOLD` times, by first run."""
+        """Shapes that ran at least :data:`N_PLUS_ONE_THRESHOLD` times, by first run.
+
+        A shape with an ``IN (...)`` list is already batched (``selectinload`` sends
+        one per 500 keys), so its repeats are not counted as N+1.
+        """
         seen: dict[str, int] = {}
         for record in self.statements:
+            if "IN (...)" in record.normalized:
+                continue
             seen[record.normalized] = seen.get(record.normalized, 0) + 1
         return [
             NPlusOneGroup(_main_table(sql), count, sql)
