@@ -42,7 +42,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .errors import ConfigurationError, translate_integrity_error
+from .errors import ConfigurationError, connection_errors, translate_integrity_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -244,8 +244,9 @@ class Database:
         ...     await crud.create(s, Team, name="blue")   # both or neither
         """
         try:
-            async with self._sessionmaker() as session, session.begin():
-                yield session
+            with connection_errors(refused=False):
+                async with self._sessionmaker() as session, session.begin():
+                    yield session
         except IntegrityError as exc:
             # A flush at commit time can still hit a constraint.
             raise translate_integrity_error(exc) from exc

@@ -25,7 +25,9 @@ The demo domain adds ``toolkit.demo.InsufficientFunds`` (a ``ToolkitError``).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
@@ -49,9 +51,11 @@ __all__ = [
     "TransactionConflictError",
     "UnknownFieldError",
     "ValidationError",
+    "connection_errors",
     "is_disconnect",
     "is_retryable",
     "translate_integrity_error",
+    "unavailable",
 ]
 
 
@@ -333,3 +337,41 @@ class NPlusOneError(ToolkitError, AssertionError):
     """Statements of one shape repeated once per row (an N+1 pattern) in a
     ``count_queries(..., n_plus_one="raise")`` block; the message lists them and the fix.
     """
+
+
+def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavailableError | None:
+    """The toolkit's error for a lost (or, with ``refused``, refused) connection, else None."""
+    lost = is_disconnect(exc) or (
+        type(exc).__name__ in {"InterfaceError", "ConnectionDoesNotExistError"}
+        and "closed" in str(exc).lower()
+    )
+    if lost:
+        return DatabaseUnavailableError(
+            f"The connection to the database was lost during the call ({exc}); nothing of "
+            "it was committed. Call again: the pool opens a new connection."
+        )
+    if refused and isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        # refused, unreachable, unknown host: before any SQL ran
+        return DatabaseUnavailableError(
+            f"Cannot reach the database ({exc}). Check that the server runs and that the "
+            "URL's host and port are right."
+        )
+    return None
+
+
+@contextmanager
+def connection_errors(*, refused: bool = True) -> Iterator[None]:
+    """Re-raise a lost (or refused) connection as :class:`DatabaseUnavailableError`.
+
+    ``refused=False`` where the caller's own code runs inside the block, so that its own
+    network errors are not taken for the database's.
+    """
+    try:
+        yield
+    except ToolkitError:
+        raise
+    except Exception as exc:
+        error = unavailable(exc, refused=refused)
+        if error is None:
+            raise
+        raise error from exc

@@ -32,11 +32,10 @@ from .drivers import WriteTarget, driver_for
 from .dtypes import ColumnSpec, empty_frame, override_specs, spec_from_type, values_to_frame
 from .errors import (
     ConfigurationError,
-    DatabaseUnavailableError,
     QueryError,
     ToolkitError,
-    is_disconnect,
     translate_integrity_error,
+    unavailable,
 )
 from .transactions import autocommits
 from .validation import validate_frame
@@ -195,11 +194,9 @@ def _translate(exc: BaseException) -> BaseException:
     """The toolkit's error for a driver error raised under a frame function."""
     if isinstance(exc, ToolkitError):
         return exc
-    if is_disconnect(exc) or _is_connection_lost(exc):
-        return DatabaseUnavailableError(
-            f"The connection to the database was lost during the call ({exc}); nothing "
-            "of it was committed. Call again: the pool opens a new connection."
-        )
+    lost = unavailable(exc)
+    if lost is not None:
+        return lost
     if _is_driver_error(exc):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return QueryError(
@@ -215,13 +212,6 @@ def _is_driver_error(exc: BaseException) -> bool:
     import asyncpg
 
     return isinstance(exc, sqlite3.Error | asyncpg.PostgresError | sa_exc.DBAPIError)
-
-
-def _is_connection_lost(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name in {"ConnectionDoesNotExistError", "InterfaceError", "ConnectionResetError"} and (
-        "closed" in str(exc).lower() or "connection" in str(exc).lower()
-    )
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -321,11 +311,11 @@ async def read_frame(
     >>> df = await tk.read_frame(db, select(User).where(User.is_active))
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
     """
-    async with _read_connection(source) as conn:
-        with _driver_errors():
+    with _driver_errors():
+        async with _read_connection(source) as conn:
             fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
             frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
-        _finished(conn, sql, args)
+            _finished(conn, sql, args)
     if specs is None and _declared(query, dtypes):
         frame = _retype(frame, _declared(query, dtypes))
     if index_col is not None:
@@ -366,25 +356,25 @@ async def stream_frames(
     """
     if chunk_size <= 0:
         raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
-    async with _read_connection(source) as conn:
-        complete = False
-        emitted = False
-        try:
-            with _driver_errors():
+    with _driver_errors():
+        async with _read_connection(source) as conn:
+            complete = False
+            emitted = False
+            try:
                 fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
                 async for frame in fast.stream(driver, sql, args, specs, chunk_size):
                     emitted = True
                     retype = specs is None and _declared(query, dtypes)
                     yield _retype(frame, _declared(query, dtypes)) if retype else frame
-            complete = True
-            if not emitted and specs is not None:
-                yield empty_frame(specs)
-        finally:
-            if not complete and conn.dialect.name == "postgresql":
-                # A COPY left halfway cannot be resumed: drop that connection.
-                await conn.invalidate()
-        if complete:
-            _finished(conn, sql, args)
+                complete = True
+                if not emitted and specs is not None:
+                    yield empty_frame(specs)
+            finally:
+                if not complete and conn.dialect.name == "postgresql":
+                    # A COPY left halfway cannot be resumed: drop that connection.
+                    await conn.invalidate()
+            if complete:
+                _finished(conn, sql, args)
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -551,21 +541,21 @@ async def insert_frame(
     chunk = chunk_size or DEFAULT_WRITE_CHUNK
     bar = _progress_bar(validated.table.num_rows, progress, f"insert {model.__name__}")
     try:
-        async with _write_connection(target, model) as conn:
-            write_target = _target(
-                model,
-                validated.table.column_names,
-                conn.dialect,
-                validated.explicit_serial,
-                on_conflict,
-                validated.given,
-            )
-            driver = await _driver(conn)
-            fast = driver_for(conn.dialect.name)
-            rows = validated.table.num_rows
-            summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
-            _announce(conn, summary, ())
-            with _driver_errors(model):
+        with _driver_errors(model):
+            async with _write_connection(target, model) as conn:
+                write_target = _target(
+                    model,
+                    validated.table.column_names,
+                    conn.dialect,
+                    validated.explicit_serial,
+                    on_conflict,
+                    validated.given,
+                )
+                driver = await _driver(conn)
+                fast = driver_for(conn.dialect.name)
+                rows = validated.table.num_rows
+                summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
+                _announce(conn, summary, ())
                 written: int = await fast.write(
                     driver,
                     write_target,
@@ -574,7 +564,7 @@ async def insert_frame(
                     chunk_size=chunk,
                     progress=bar,
                 )
-            _finished(conn, summary, ())
+                _finished(conn, summary, ())
     finally:
         bar.close()
     return written

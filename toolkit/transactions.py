@@ -22,7 +22,12 @@ from sqlalchemy.orm import SessionTransactionOrigin
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .database import READ_ONLY_OPTION
-from .errors import TransactionConflictError, is_retryable, translate_integrity_error
+from .errors import (
+    TransactionConflictError,
+    connection_errors,
+    is_retryable,
+    translate_integrity_error,
+)
 
 if TYPE_CHECKING:
     from .database import Database
@@ -58,8 +63,9 @@ async def writing(
     commit = autocommits(session)
     try:
         try:
-            async with session.begin_nested():
-                yield
+            with connection_errors():
+                async with session.begin_nested():
+                    yield
         except sa_exc.IntegrityError as exc:
             raise translate_integrity_error(exc, model, action=action) from exc
     finally:
@@ -74,12 +80,13 @@ async def writing(
 async def reading(session: AsyncSession) -> AsyncIterator[None]:
     """Run a read; end the transaction afterwards when the caller has none open."""
     commit = autocommits(session) and not session.in_transaction()
-    if commit:
-        # A read-only transaction: a deferred BEGIN on SQLite, so readers do not take
-        # the write lock.
-        await session.connection(execution_options={READ_ONLY_OPTION: True})
     try:
-        yield
+        with connection_errors():
+            if commit:
+                # A read-only transaction: a deferred BEGIN on SQLite, so readers do not
+                # take the write lock.
+                await session.connection(execution_options={READ_ONLY_OPTION: True})
+            yield
     finally:
         if commit and session.in_transaction():
             await session.commit()

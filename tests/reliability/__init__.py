@@ -1,0 +1,1 @@
+"""The reliability suite: concurrency, lost connections, cancellation, bad input, large data."""

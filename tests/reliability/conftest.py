@@ -1,0 +1,90 @@
+"""Fixtures of the reliability suite: a Database with a small pool, a watched PostgreSQL.
+
+The parent ``tests/conftest.py`` provides ``dialect`` (sqlite / postgresql, with readable
+ids), ``db``, ``pg_db`` and ``connect_test_db``; these build on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+import toolkit as tk
+from toolkit.database import resolve_url
+
+from ..conftest import PG_URL, connect_test_db, require_postgres
+
+#: The PostgreSQL pool of the concurrency tests: far fewer connections than tasks.
+SMALL_POOL = {"pool_size": 3, "max_overflow": 2}
+
+
+@pytest.fixture
+async def small_pool_db(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tk.Database]:
+    """Every SQLModel table, empty; PostgreSQL with a pool of 3 + 2 overflow connections.
+
+    SQLite is the file database with the toolkit's default pool.
+    """
+    if dialect == "postgresql":
+        require_postgres()
+        schema = request.getfixturevalue("pg_schema")
+        database = tk.connect(
+            PG_URL, connect_args={"server_settings": {"search_path": schema}}, **SMALL_POOL
+        )
+    else:
+        database = connect_test_db(dialect, tmp_path, request)
+    await database.drop_all()
+    await database.create_all()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def app_name() -> str:
+    """An ``application_name`` of this test alone, to find its backends among others'."""
+    return f"toolkit-reliability-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def watched_pg_db(
+    app_name: str, request: pytest.FixtureRequest
+) -> AsyncIterator[tk.Database]:
+    """PostgreSQL whose connections carry ``app_name``, every SQLModel table empty."""
+    require_postgres()
+    schema = request.getfixturevalue("pg_schema")
+    database = tk.connect(
+        PG_URL,
+        connect_args={"server_settings": {"search_path": schema, "application_name": app_name}},
+    )
+    await database.drop_all()
+    await database.create_all()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def pg_admin() -> AsyncIterator[asyncpg.Connection]:
+    """A second, plain asyncpg connection: the operator who terminates backends."""
+    require_postgres()
+    url = resolve_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        timeout=5,
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()

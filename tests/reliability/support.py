@@ -1,0 +1,83 @@
+"""Helpers shared by the reliability tests (not fixtures: plain functions and classes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import pytest
+
+import toolkit as tk
+
+#: How long a cancelled or failed call may take to hand its connection back.
+SETTLE_SECONDS = 2.0
+
+
+async def row_count(db: tk.Database, table: str) -> int:
+    """Rows in ``table``, read through the toolkit (a new pooled connection)."""
+    frame = await tk.read_frame(db, f"SELECT count(*) AS n FROM {table}")
+    return int(frame["n"].iloc[0])
+
+
+async def wait_until_pool_idle(db: tk.Database, timeout: float = SETTLE_SECONDS) -> None:
+    """Wait up to ``timeout`` for every pooled connection to be checked in; fail if not."""
+    pool = db.engine.pool
+    deadline = time.monotonic() + timeout
+    while pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+    checked_out = pool.checkedout()  # type: ignore[attr-defined]
+    assert checked_out == 0, f"{checked_out} connection(s) still checked out: {pool.status()}"
+
+
+async def backend_pid(
+    admin: asyncpg.Connection, app_name: str, query_like: str, timeout: float = 20.0
+) -> int:
+    """Poll ``pg_stat_activity`` until a backend of ``app_name`` runs a matching query."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = await admin.fetchval(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE application_name = $1 AND state = 'active' AND query ILIKE $2 LIMIT 1",
+            app_name,
+            query_like,
+        )
+        if pid is not None:
+            return int(pid)
+        await asyncio.sleep(0.002)
+    pytest.fail(f"no backend of {app_name} ran {query_like!r} within {timeout} s")
+
+
+async def terminate_backend(admin: asyncpg.Connection, pid: int) -> None:
+    """Terminate a server backend, as an operator or a fail-over would."""
+    assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+
+
+class ProgressProbe:
+    """Stands in for ``tqdm.auto.tqdm`` to see ``insert_frame`` write batch after batch.
+
+    ``insert_frame(..., progress=True)`` moves its bar once per written chunk; the probe
+    sets ``reached`` once ``wanted`` rows have gone to the database (in the open
+    transaction), which is the moment the tests interrupt the call.
+    """
+
+    wanted = 1
+    reached: asyncio.Event
+    rows = 0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        type(self).rows = 0
+
+    def update(self, n: int) -> None:
+        cls = type(self)
+        cls.rows += n
+        if cls.rows >= cls.wanted:
+            cls.reached.set()
+
+    def close(self) -> None:
+        pass
+
+    @classmethod
+    def expect(cls, rows: int) -> type[ProgressProbe]:
+        """A fresh probe class that signals after ``rows`` rows."""
+        return type("Probe", (cls,), {"wanted": rows, "reached": asyncio.Event(), "rows": 0})
