@@ -111,28 +111,61 @@ def _present(series: pd.Series) -> np.ndarray:
     return np.asarray(series.notna(), dtype=bool)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def _object_ints(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -> pa.Array:
+    """Exact, value by value: Python ints of any size, integral floats, numeric text."""
+    limit = 2 ** (spec.bits - 1)
+    out: list[int | None] = []
+    kinds: dict[str, np.ndarray] = {
+        k: np.zeros(len(series), dtype=bool) for k in ("type", "whole", "range")
+    }
+    for i, v in enumerate(series.to_numpy(dtype=object)):
+        value: int | None = None
+        if _missing(v):
+            out.append(None)
+            continue
+        if isinstance(v, bool | np.bool_):
+            kinds["type"][i] = True
+        elif isinstance(v, int | np.integer):
+            value = int(v)
+        else:
+            try:
+                number = decimal.Decimal(v.strip() if isinstance(v, str) else v)
+            except (decimal.InvalidOperation, TypeError, ValueError):
+                kinds["type"][i] = True
+            else:
+                if number.is_finite() and number == number.to_integral_value():
+                    value = int(number)
+                else:
+                    kinds["whole"][i] = True
+        if value is not None and not -limit <= value < limit:
+            kinds["range"][i] = True
+            value = None
+        out.append(value)
+    errors.add(kinds["type"], col, "is not an integer")
+    errors.add(kinds["whole"], col, "is not a whole number")
+    errors.add(kinds["range"], col, f"is outside the range of a {spec.bits}-bit integer")
+    return pa.array(out, pa.int64())
+
+
 def _int_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -> pa.Array:
     if pd.api.types.is_bool_dtype(series):
         errors.add(_present(series), col, "is a boolean, not an integer")
         return pa.nulls(len(series), pa.int64())
-    given = _present(series)
-    if series.dtype == object:
-        # Python ints of any size: range-check exactly before anything becomes a float.
-        limit = 2 ** (spec.bits - 1)
-        objs = series.to_numpy(dtype=object)
-        huge = np.fromiter(
-            (
-                isinstance(v, int) and not isinstance(v, bool) and not -limit <= v < limit
-                for v in objs
-            ),
-            dtype=bool,
-            count=len(objs),
-        )
-        errors.add(huge, col, f"is outside the range of a {spec.bits}-bit integer")
-        series = series.where(~huge)
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        return _object_ints(series, spec, errors, col)
     num = _numeric(series)
-    bad = given & ~_present(num)
-    errors.add(bad, col, "is not an integer")
     values = num.to_numpy(dtype="float64", na_value=np.nan) if num.dtype.kind != "i" else None
     if values is not None:
         with np.errstate(invalid="ignore"):
@@ -155,6 +188,24 @@ def _int_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -
 
 
 def _float_array(series: pd.Series, errors: _Errors, col: str) -> pa.Array:
+    if series.dtype == object:
+        out: list[float | None] = []
+        bad = np.zeros(len(series), dtype=bool)
+        for i, v in enumerate(series.to_numpy(dtype=object)):
+            try:
+                if _missing(v):
+                    out.append(None)
+                    continue
+                if isinstance(v, bool | np.bool_):
+                    raise TypeError("a boolean is not a number")
+                number = float(v.strip() if isinstance(v, str) else v)
+            except (TypeError, ValueError, OverflowError):
+                bad[i] = True
+                out.append(None)
+            else:
+                out.append(None if math.isnan(number) else number)
+        errors.add(bad, col, "is not a number")
+        return pa.array(out, pa.float64())
     num = _numeric(series)
     errors.add(_present(series) & ~_present(num), col, "is not a number")
     values = num.to_numpy(dtype="float64", na_value=np.nan)
@@ -207,8 +258,19 @@ def _str_array(
                 f"is not text (got {type(v).__name__}); convert the column with astype(str) first"
             ),
         )
-        text = series.where(~nonstr).astype(pd.StringDtype("pyarrow"))
-    text = text.astype(pd.StringDtype("pyarrow"))
+        text = series.where(~nonstr)
+    try:
+        text = text.astype(pd.StringDtype("pyarrow"))
+    except UnicodeEncodeError:
+        # Lone surrogates (from a surrogateescape decode) are not UTF-8: no database
+        # stores them. Name those cells, keep the rest.
+        bad = np.fromiter(
+            (isinstance(v, str) and not _utf8(v) for v in text.to_numpy(dtype=object)),
+            dtype=bool,
+            count=len(text),
+        )
+        errors.add(bad, col, "is not valid Unicode text (a lone surrogate); fix its encoding")
+        text = text.where(~bad).astype(pd.StringDtype("pyarrow"))
     lengths = text.str.len().to_numpy(dtype="float64", na_value=np.nan)
     max_length = spec.max_length
     min_length = 0
@@ -238,26 +300,28 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
         bad = np.zeros(len(series), dtype=bool)
         places = np.zeros(len(series), dtype=bool)
         big = np.zeros(len(series), dtype=bool)
+        wide = decimal.Context(prec=max(80, precision + 2))
         for i, v in enumerate(series.to_numpy(dtype=object)):
             if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
                 out.append(None)
                 continue
             try:
+                if isinstance(v, bool | np.bool_):
+                    raise TypeError("a boolean is not a number")
                 d = decimal.Decimal(v) if not isinstance(v, float) else decimal.Decimal(repr(v))
             except (decimal.InvalidOperation, TypeError, ValueError):
                 bad[i] = True
                 out.append(None)
                 continue
+            step = decimal.Decimal(1).scaleb(-scale)
             if not d.is_finite():
                 bad[i] = True
-            elif d != d.quantize(
-                decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_EVEN
-            ):
-                places[i] = True
             elif abs(d) >= limit:
                 big[i] = True
+            elif d != d.quantize(step, context=wide):
+                places[i] = True
             else:
-                out.append(d.quantize(decimal.Decimal(1).scaleb(-scale)))
+                out.append(d.quantize(step, context=wide))
                 continue
             out.append(None)
         errors.add(bad, col, "is not a finite decimal number")

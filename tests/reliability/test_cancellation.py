@@ -8,6 +8,8 @@ connection goes back to the pool within a moment, and the very next call works.
 from __future__ import annotations
 
 import asyncio
+import gc
+import sqlite3
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 import toolkit as tk
@@ -82,8 +85,78 @@ async def test_cancel_inside_transaction_commits_nothing(db: tk.Database, delay:
     await first_done.wait()
     await asyncio.sleep(delay)
     await cancel_and_wait(task)
+    if db.dialect == "sqlite":
+        # About one cancellation in 150 lands inside a SELECT's execute and leaks the
+        # SQLite write lock until the garbage collector runs: the defect pinned,
+        # deterministically, by test_cancel_during_a_query_releases_the_write_lock.
+        # Collecting here keeps this test about everything else; drop it with the fix.
+        gc.collect()
     await assert_usable_at_once(db)
     await wait_until_pool_idle(db)
+
+
+def slow_count_sql(dialect: str) -> str:
+    """A query that computes for a second or more, then returns a single row."""
+    if dialect == "postgresql":
+        return "SELECT count(*) AS n FROM generate_series(1, 30000000) AS g"
+    return (
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000000) "
+        "SELECT count(*) AS n FROM c"
+    )
+
+
+async def test_cancel_during_a_query_releases_the_write_lock(
+    db: tk.Database, request: pytest.FixtureRequest
+) -> None:
+    """A transaction cancelled while a query runs (after a CRUD write took the write
+    lock) is rolled back at once: another writer gets through immediately."""
+    if db.dialect == "sqlite":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="DEFECT: cancelled inside a SELECT's execute, SQLAlchemy invalidates "
+                "the aiosqlite connection; its close leaves the stepped statement "
+                "unfinalized, so sqlite3 keeps a zombie connection whose transaction (and "
+                "write lock) lives until the garbage collector runs: other writers wait "
+                "the 30 s busy timeout, then fail with 'database is locked'",
+            )
+        )
+    in_query = asyncio.Event()
+
+    async def work() -> None:
+        async with db.transaction() as s:
+            await crud.create(s, Team, name="cancelled")
+            in_query.set()
+            await s.exec(text(slow_count_sql(db.dialect)))
+
+    task = asyncio.create_task(work())
+    await in_query.wait()
+    await asyncio.sleep(0.3)
+    assert not task.done(), "the query finished before it could be cancelled"
+    await cancel_and_wait(task)
+    try:
+        if db.dialect == "sqlite":
+            # Probe the lock directly: a pooled writer would sit in the busy timeout.
+            assert sqlite_write_lock_is_free(db), "the cancelled transaction kept the lock"
+        else:
+            await assert_usable_at_once(db)
+    finally:
+        gc.collect()  # frees a leaked connection, so that teardown does not wait for it
+    await wait_until_pool_idle(db)
+
+
+def sqlite_write_lock_is_free(db: tk.Database) -> bool:
+    """Whether a new SQLite connection gets the write lock without waiting."""
+    probe = sqlite3.connect(str(db.url.database), timeout=0)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.rollback()
+        return True
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    finally:
+        probe.close()
 
 
 async def test_cancel_inside_insert_frame_writes_nothing(

@@ -259,11 +259,6 @@ async def round_trip(db: tk.Database, frame: pd.DataFrame) -> pd.DataFrame:
     return await tk.read_frame(db, select(AllTypes).order_by(AllTypes.id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: _int_array sends an object column through pd.to_numeric, which turns "
-    "Python ints next to a NULL into float64: 2**60 + 1 is stored as 2**60, silently",
-)
 async def test_object_int_column_with_null_keeps_big_ints_exact(db: tk.Database) -> None:
     """Exact Python ints in an object column with a NULL are stored exactly (BIGINT)."""
     frame = pd.DataFrame({"big": pd.Series([2**60 + 1, None, -(2**62) - 3], dtype=object)})
@@ -271,12 +266,6 @@ async def test_object_int_column_with_null_keeps_big_ints_exact(db: tk.Database)
     assert [py(v) for v in back["big"]] == [2**60 + 1, None, -(2**62) - 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: bools in an object column pass pd.to_numeric as 1/0, so INTEGER and "
-    "DOUBLE columns store True as 1 although the rules say 'bool is refused' (a bool-dtype "
-    "column is refused)",
-)
 @pytest.mark.parametrize("column", ["i", "f"])
 async def test_bool_refused_in_numeric_object_column(db: tk.Database, column: str) -> None:
     """True in an object column headed for a numeric column is a validation error."""
@@ -317,12 +306,6 @@ async def test_lone_surrogate_in_text_is_a_validation_error(db: tk.Database, col
     assert reported_cells(info.value) == {(1, column)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a Python int beyond float range in an object column raises a raw "
-    "OverflowError (DOUBLE: pd.to_numeric) or decimal.InvalidOperation (NUMERIC: "
-    "Decimal.quantize beyond 28 digits) instead of a FrameValidationError",
-)
 @pytest.mark.parametrize(
     ("column", "value"),
     [("f", 2**1100), ("n", 2**1100), ("n", Decimal("1e30"))],
