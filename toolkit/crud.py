@@ -10,13 +10,15 @@ work and leaves the surrounding block usable with its earlier work intact.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
-from sqlalchemy import ColumnElement, func, insert, inspect, tuple_
+from sqlalchemy import ColumnElement, DateTime, func, insert, inspect, tuple_
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import update as sa_update
@@ -160,9 +162,31 @@ def validate(
     merged = {**_as_dict(model, data), **values}
     _check_fields(model, merged)
     try:
-        return model.model_validate(merged)
+        obj = model.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _raise_validation(model, exc) from exc
+    return _normalise(model, obj)
+
+
+def _normalise(model: type[M], obj: M) -> M:
+    """Store values the same way on both dialects, as ``insert_frame`` does.
+
+    Timestamps: a timezone-aware column gets the UTC instant (naive values are taken as
+    UTC); a naive column gets the UTC wall time of an aware value. SQLite's DATETIME
+    would otherwise keep the local wall time and drop the offset. Floats: NaN is NULL
+    (SQLite cannot store NaN; PostgreSQL would keep it).
+    """
+    for column in inspect(model).columns:
+        value = getattr(obj, column.key, None)
+        if isinstance(value, dt.datetime) and isinstance(column.type, DateTime):
+            if column.type.timezone:
+                value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            elif value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            setattr(obj, column.key, value)
+        elif isinstance(value, float) and math.isnan(value):
+            setattr(obj, column.key, None)
+    return obj
 
 
 def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:

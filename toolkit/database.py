@@ -17,6 +17,8 @@ quirks that make it disagree with PostgreSQL unless the engine corrects them:
   toolkit knows are read-only (frames), which use a plain ``BEGIN`` so that they do not
   block writers under WAL.
 * Foreign keys are off by default in SQLite: every connection turns them on.
+* ``LIKE`` folds ASCII case and ``lower()`` folds ASCII only: every connection makes
+  ``LIKE`` case-sensitive and ``lower()``/``upper()`` Unicode-aware, as on PostgreSQL.
 * ``:memory:`` databases are private to one connection. The toolkit names each one
   (shared cache), keeps one keeper connection open so that it lives as long as the
   ``Database``, and gives the pool a single connection so that concurrent sessions take
@@ -25,19 +27,24 @@ quirks that make it disagree with PostgreSQL unless the engine corrects them:
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import MetaData, event, make_url
+from sqlalchemy import DateTime, MetaData, event, make_url
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -131,6 +138,14 @@ def resolve_url(url: str | URL | Path | None = None) -> URL:
     )
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
@@ -198,10 +213,16 @@ class Database:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            # LIKE is case-sensitive on PostgreSQL; SQLite folds ASCII case by default.
+            cursor.execute("PRAGMA case_sensitive_like = ON")
             if not memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
+            # SQLite's lower()/upper() fold ASCII only; PostgreSQL folds all of Unicode
+            # (icontains, istartswith... compile to lower(col) LIKE lower(value)).
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+            dbapi_connection.create_function("upper", 1, _upper, deterministic=True)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
@@ -302,6 +323,36 @@ class Database:
 
     def __repr__(self) -> str:
         return f"<Database {self.dialect} {self.url.render_as_string(hide_password=True)}>"
+
+
+@functools.cache
+def _tz_columns(mapper: Mapper[Any]) -> tuple[str, ...]:
+    return tuple(
+        c.key
+        for c in mapper.columns
+        if isinstance(c.type, DateTime) and c.type.timezone and c.key is not None
+    )
+
+
+def _aware_on_sqlite(target: Any, context: Any, *_: Any) -> None:
+    """Make SQLite's TIMESTAMP WITH TIME ZONE values aware (UTC), as PostgreSQL's are.
+
+    SQLite has no time zones: the toolkit stores the UTC instant and SQLAlchemy hands it
+    back naive. Applied to every ORM object loaded or refreshed from a SQLite database.
+    """
+    keys = _tz_columns(sa_inspect(target).mapper)
+    if not keys or context.session is None:
+        return
+    if context.session.get_bind().dialect.name != "sqlite":
+        return
+    for key in keys:
+        value = target.__dict__.get(key)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            set_committed_value(target, key, value.replace(tzinfo=UTC))
+
+
+event.listen(Mapper, "load", _aware_on_sqlite)
+event.listen(Mapper, "refresh", _aware_on_sqlite)
 
 
 def _tables(models: Models) -> tuple[MetaData, list[Any] | None]:

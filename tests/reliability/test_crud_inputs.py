@@ -189,17 +189,6 @@ async def test_create_stores_aware_datetimes_as_utc(
 ) -> None:
     """An aware datetime given to crud.create is stored as its UTC instant (the rule of
     insert_frame), crud.get returns the tz column aware, and read_frame agrees."""
-    if db.dialect == "sqlite" or field == "naive":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: SQLAlchemy's SQLite DATETIME ignores timezone=True: crud "
-                "stores the wall time of an aware value (12:00+02:00 as 12:00, which "
-                "read_frame then reads as 12:00 UTC) and returns naive datetimes; and an "
-                "aware value for a naive column is stored unconverted on SQLite and is a "
-                "raw asyncpg DBAPIError on PostgreSQL",
-            )
-        )
     given = dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     instant = dt.datetime(2024, 1, 1, 10, tzinfo=UTC)
     expected = instant if field == "ts" else instant.replace(tzinfo=None)
@@ -219,14 +208,6 @@ async def test_create_nan_like_insert_frame(
 ) -> None:
     """NaN given to crud.create for a float column reads back the same on both dialects,
     as insert_frame's rule has it: NULL."""
-    if db.dialect == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: crud.create stores float NaN as NaN on PostgreSQL but "
-                "sqlite3 turns it into NULL; insert_frame's rule is NaN -> NULL on both",
-            )
-        )
     async with db.session() as s:
         created = await crud.create(s, AllTypes, f=math.nan)
     async with db.session() as s:
@@ -325,15 +306,6 @@ async def test_search_text_matches_python_filter(
 ) -> None:
     """``t__op=value`` with random text (wildcards, quotes, SQL) returns exactly the rows
     a Python filter returns, never raises, and never changes the table."""
-    if db.dialect == "sqlite" and op in TEXT_OPS:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: on SQLite contains/startswith/endswith compile to LIKE, which "
-                "is case-insensitive for ASCII, so 'A' matches 'apple'; PostgreSQL's LIKE "
-                "is case-sensitive",
-            )
-        )
     await search_case(db, rows, f"t__{op}", pick_needle(op, text, texts, flag))
 
 
@@ -399,14 +371,6 @@ async def test_search_unicode_case_insensitive(
 ) -> None:
     """icontains folds the case of non-ASCII letters too, on both dialects (as
     Python's str.lower and PostgreSQL's lower() do)."""
-    if db.dialect == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: SQLite's built-in lower() folds ASCII only, so icontains('ç') "
-                "misses 'Ça' and 'ÇA' on SQLite while PostgreSQL finds all three",
-            )
-        )
     await search_case(db, ["Ça", "ça", "ÇA", "ca"], "t__icontains", "ç")
     await search_case(db, ["ÉCOLE", "école", "ecole"], "t__istartswith", "éc")
 
