@@ -89,8 +89,8 @@ async def test_cancel_inside_transaction_commits_nothing(db: tk.Database, delay:
         # About one cancellation in 150 lands inside a SELECT's execute and leaks the
         # SQLite write lock until the garbage collector runs: the defect pinned,
         # deterministically, by test_cancel_during_a_query_releases_the_write_lock.
-        # Collecting here keeps this test about everything else; drop it with the fix.
-        gc.collect()
+        # Waiting for it here keeps this test about everything else; drop with the fix.
+        await collect_leaked_sqlite_lock(db)
     await assert_usable_at_once(db)
     await wait_until_pool_idle(db)
 
@@ -143,6 +143,14 @@ async def test_cancel_during_a_query_releases_the_write_lock(
     finally:
         gc.collect()  # frees a leaked connection, so that teardown does not wait for it
     await wait_until_pool_idle(db)
+
+
+async def collect_leaked_sqlite_lock(db: tk.Database, timeout: float = 5.0) -> None:
+    """Run the garbage collector until no leaked connection holds SQLite's write lock."""
+    deadline = time.monotonic() + timeout
+    while not sqlite_write_lock_is_free(db) and time.monotonic() < deadline:
+        gc.collect()
+        await asyncio.sleep(0.05)
 
 
 def sqlite_write_lock_is_free(db: tk.Database) -> bool:
