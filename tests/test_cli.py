@@ -294,7 +294,7 @@ ERRORS = [
     case("url-unsupported", ["query", "SELECT 1", "--url", "mysql://a@b/c"], 2, "not supported"),
     case("url-unparsable", ["query", "SELECT 1", "--url", "postgresql://x@[::1/t"], 2, "parse"),
     case("server-down", ["query", "SELECT 1", "--url", PG_DOWN], 1, REACH),
-    case("sqlite-folder-missing", ["demo", "--url", "no/such/dir/x.db"], 1, REACH),
+    case("sqlite-folder-missing", ["demo", "--url", "no/such/dir/x.db"], 2, "does not exist"),
     case("csv-missing", ["load", "missing.csv", "--model", f"{M}:Team"], 1, "not found"),
     case("model-spec", ["load", "teams.csv", "--model", "Team"], 2, "not in the form"),
     case("model-module", ["load", "teams.csv", "--model", "no_such_xyz:T"], 1, "Cannot import"),

@@ -282,3 +282,9 @@ async def test_create_and_drop_selected_models(db: tk.Database) -> None:
     await db.create_all(Team)
     async with db.session() as s:
         assert await crud.search(s, Team) == []
+
+
+def test_sqlite_file_in_a_missing_folder_is_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(tk.ConfigurationError, match="does not exist"):
+        tk.connect(tmp_path / "no" / "such" / "x.db")
+    assert tk.connect(tmp_path / "x.db").dialect == "sqlite"

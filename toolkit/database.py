@@ -146,6 +146,18 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
+def _check_folder(url: URL) -> None:
+    """A SQLite file's folder must exist: SQLite creates the file, never its folder."""
+    if _is_memory(url) or url.query.get("uri") or str(url.database).startswith("file:"):
+        return
+    folder = Path(str(url.database)).expanduser().parent
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"Cannot create the SQLite database {url.database!r}: the folder {str(folder)!r} "
+            "does not exist. Create it first, or give a path in an existing folder."
+        )
+
+
 def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
@@ -400,7 +412,7 @@ def connect(
     Raises
     ------
     ConfigurationError
-        The URL cannot be used.
+        The URL cannot be used, or a SQLite file's folder does not exist.
 
     Examples
     --------
@@ -409,8 +421,11 @@ def connect(
     >>> db.dialect
     'sqlite'
     """
+    resolved = resolve_url(url)
+    if resolved.get_backend_name() == "sqlite":
+        _check_folder(resolved)
     return Database(
-        resolve_url(url),
+        resolved,
         echo=echo,
         pool_size=pool_size,
         max_overflow=max_overflow,
