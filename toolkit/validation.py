@@ -90,7 +90,10 @@ class _Errors:
     def raise_if_any(self, model: type[Any]) -> None:
         if not self.rows:
             return
-        errors = pd.DataFrame(self.rows, columns=["row", "column", "value", "message"])
+        # object: a bad value may be text pandas cannot store as a string (a surrogate)
+        errors = pd.DataFrame(
+            self.rows, columns=["row", "column", "value", "message"], dtype=object
+        )
         raise FrameValidationError(model.__name__, errors)
 
 
@@ -459,10 +462,8 @@ def _default_values(column: Column[Any], info: Any, n: int) -> list[Any] | None:
             return [info.default_factory() for _ in range(n)]
         return [info.default] * n
     default = column.default
-    if (
-        default is None
-        or (not getattr(default, "is_scalar", False)
-        and not getattr(default, "is_callable", False))
+    if default is None or (
+        not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False)
     ):
         return None
     arg: Any = getattr(default, "arg", None)

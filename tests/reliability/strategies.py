@@ -57,6 +57,8 @@ class ColumnPlan:
 
 
 NULLS = st.sampled_from([None, np.nan, pd.NA]).map(lambda v: Cell(v, None))
+#: Booleans are refused by numeric columns ("bool is refused").
+BOOLS = st.sampled_from([True, False, np.True_, np.False_])
 
 
 # -- integers ---------------------------------------------------------------------------
@@ -84,18 +86,15 @@ def int_cells(bits: int, container: str) -> st.SearchStrategy[Cell]:
         )
     if container == "float64":
         return st.floats().map(lambda v: Cell(v, _whole_float_expected(v, bits)))
-    # object. Python ints beyond 2**53 next to a NULL lose precision (pinned by
-    # test_object_int_column_with_null_keeps_big_ints_exact), so exact ints stay within
-    # 2**53 here; ints beyond 64 bits are always refused, exactly. bools are pinned by
-    # test_bool_refused_in_numeric_object_column.
-    beyond = st.integers(2**63, 2**80) | st.integers(-(2**80), -(2**63) - 1)
+    # object: Python ints of any size are exact (next to NULLs and floats too).
+    ints = st.integers(-(2**80), 2**80)
     return st.one_of(
         NULLS,
-        st.integers(-(2**53), 2**53).map(lambda v: Cell(v, _int_expected(v, bits))),
-        beyond.map(lambda v: Cell(v, INVALID)),
+        ints.map(lambda v: Cell(v, _int_expected(v, bits))),
         st.floats().map(lambda v: Cell(v, _whole_float_expected(v, bits))),
-        st.integers(-(2**53), 2**53).map(lambda v: Cell(str(v), _int_expected(v, bits))),
+        ints.map(lambda v: Cell(str(v), _int_expected(v, bits))),
         st.sampled_from(["abc", "", "1,5", "12a", "0x10", "1.5"]).map(lambda v: Cell(v, INVALID)),
+        BOOLS.map(lambda v: Cell(v, INVALID)),
     )
 
 
@@ -106,19 +105,27 @@ def _float_expected(value: float) -> Any:
     return None if math.isnan(value) else value
 
 
+def _int_as_float_expected(value: int) -> Any:
+    try:
+        return float(value)
+    except OverflowError:  # beyond the largest double
+        return INVALID
+
+
 def float_cells(container: str) -> st.SearchStrategy[Cell]:
     """Cells for a DOUBLE column: NaN is NULL, infinities are kept."""
     if container == "float64":
         return st.floats().map(lambda v: Cell(v, _float_expected(v)))
-    # object. Python ints too large for a float are pinned by
-    # test_huge_python_int_in_float_or_numeric_column_is_a_validation_error.
+    # object: Python ints round to the nearest double; beyond the largest one, refused.
     finite = st.floats(allow_nan=False, allow_infinity=False)
     return st.one_of(
         NULLS,
         st.floats().map(lambda v: Cell(v, _float_expected(v))),
         st.integers(-(2**53), 2**53).map(lambda v: Cell(v, float(v))),
+        st.integers(-(2**1100), 2**1100).map(lambda v: Cell(v, _int_as_float_expected(v))),
         finite.map(lambda v: Cell(repr(v), v)),
         st.sampled_from(["abc", "", "1,5", "1.5.5"]).map(lambda v: Cell(v, INVALID)),
+        BOOLS.map(lambda v: Cell(v, INVALID)),
     )
 
 
@@ -128,11 +135,9 @@ CENT = Decimal("0.01")
 
 
 def _decimal_expected(value: Decimal) -> Any:
-    if not value.is_finite():
+    if not value.is_finite() or abs(value) >= Decimal(10) ** 10:
         return INVALID
     if value != value.quantize(CENT):
-        return INVALID
-    if abs(value) >= Decimal(10) ** 10:
         return INVALID
     return value.quantize(CENT)
 
@@ -151,21 +156,22 @@ def decimal_cells(container: str) -> st.SearchStrategy[Cell]:
             thirds.map(lambda v: Cell(v, INVALID)),
             st.sampled_from([math.inf, -math.inf]).map(lambda v: Cell(v, INVALID)),
         )
-    # object. Magnitudes beyond ~1e26 raise decimal.InvalidOperation (pinned by
-    # test_huge_python_int_in_float_or_numeric_column_is_a_validation_error).
+    # object: Decimals, ints, floats (through repr) and numeric text, of any magnitude.
     bound = Decimal(10) ** 12
     decimals = st.one_of(
         st.decimals(-bound, bound, places=2),
         st.decimals(-bound, bound, places=4),
+        st.sampled_from([Decimal("1e30"), Decimal("-1e400"), Decimal("1e-400")]),
         st.sampled_from([Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")]),
     )
     return st.one_of(
         NULLS,
         decimals.map(lambda d: Cell(d, _decimal_expected(d))),
         decimals.filter(lambda d: d.is_finite()).map(lambda d: Cell(str(d), _decimal_expected(d))),
-        st.integers(-(10**12), 10**12).map(lambda v: Cell(v, _decimal_expected(Decimal(v)))),
+        st.integers(-(2**1100), 2**1100).map(lambda v: Cell(v, _decimal_expected(Decimal(v)))),
         st.floats(-1e12, 1e12).map(lambda v: Cell(v, _decimal_expected(Decimal(repr(v))))),
         st.sampled_from(["abc", "", "1,5"]).map(lambda v: Cell(v, INVALID)),
+        BOOLS.map(lambda v: Cell(v, INVALID)),
     )
 
 

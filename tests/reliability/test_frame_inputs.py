@@ -291,12 +291,6 @@ async def test_float_with_third_decimal_place_refused_at_any_magnitude(
     assert await row_count(db, "test_all_types") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a str with a lone surrogate (e.g. from surrogateescape decoding) is not "
-    "valid UTF-8; _str_array's astype(string[pyarrow]) raises a raw UnicodeEncodeError "
-    "instead of naming the cell in a FrameValidationError",
-)
 @pytest.mark.parametrize("column", ["s", "t"])
 async def test_lone_surrogate_in_text_is_a_validation_error(db: tk.Database, column: str) -> None:
     """Text that cannot be encoded as UTF-8 is named in a FrameValidationError."""
