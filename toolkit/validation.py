@@ -90,9 +90,15 @@ class _Errors:
     def raise_if_any(self, model: type[Any]) -> None:
         if not self.rows:
             return
-        # object: a bad value may be text pandas cannot store as a string (a surrogate)
+        rows, columns, values, messages = zip(*self.rows, strict=True)
         errors = pd.DataFrame(
-            self.rows, columns=["row", "column", "value", "message"], dtype=object
+            {
+                "row": list(rows),
+                "column": list(columns),
+                # object: a bad value may be text no string dtype can hold (a surrogate)
+                "value": pd.Series(values, dtype=object),
+                "message": list(messages),
+            }
         )
         raise FrameValidationError(model.__name__, errors)
 
