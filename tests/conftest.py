@@ -13,6 +13,7 @@ import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,23 +27,27 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DIALECTS = ["sqlite", "postgresql"]
 
 
-@functools.cache
-def postgres_problem() -> str | None:
-    """None when the test PostgreSQL answers, else why not."""
+async def pg_connect() -> Any:
+    """A plain asyncpg connection to the test PostgreSQL (outside any schema of ours)."""
     import asyncpg
 
     url = resolve_url(PG_URL)
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        timeout=5,
+    )
+
+
+@functools.cache
+def postgres_problem() -> str | None:
+    """None when the test PostgreSQL answers, else why not."""
 
     async def probe() -> None:
-        conn = await asyncpg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            database=url.database,
-            timeout=5,
-        )
-        await conn.close()
+        await (await pg_connect()).close()
 
     try:
         # A thread of its own: fixtures call this from inside the test's event loop.
@@ -68,19 +73,8 @@ PG_SCHEMA = f"toolkit_test_{os.getpid()}"
 
 
 def _run_pg(sql: str) -> None:
-    import asyncpg
-
-    url = resolve_url(PG_URL)
-
     async def go() -> None:
-        conn = await asyncpg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            database=url.database,
-            timeout=5,
-        )
+        conn = await pg_connect()
         try:
             await conn.execute(sql)
         finally:

@@ -14,9 +14,8 @@ import asyncpg
 import pytest
 
 import toolkit as tk
-from toolkit.database import resolve_url
 
-from ..conftest import PG_URL, connect_test_db, require_postgres
+from ..conftest import PG_URL, connect_test_db, fresh, pg_connect, require_postgres
 
 #: The PostgreSQL pool of the concurrency tests: far fewer connections than tasks.
 SMALL_POOL = {"pool_size": 3, "max_overflow": 2}
@@ -38,12 +37,8 @@ async def small_pool_db(
         )
     else:
         database = connect_test_db(dialect, tmp_path, request)
-    await database.drop_all()
-    await database.create_all()
-    try:
-        yield database
-    finally:
-        await database.dispose()
+    async for fresh_db in fresh(database):
+        yield fresh_db
 
 
 @pytest.fixture
@@ -63,27 +58,15 @@ async def watched_pg_db(
         PG_URL,
         connect_args={"server_settings": {"search_path": schema, "application_name": app_name}},
     )
-    await database.drop_all()
-    await database.create_all()
-    try:
-        yield database
-    finally:
-        await database.dispose()
+    async for fresh_db in fresh(database):
+        yield fresh_db
 
 
 @pytest.fixture
 async def pg_admin() -> AsyncIterator[asyncpg.Connection]:
     """A second, plain asyncpg connection: the operator who terminates backends."""
     require_postgres()
-    url = resolve_url(PG_URL)
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-        timeout=5,
-    )
+    conn = await pg_connect()
     try:
         yield conn
     finally:
