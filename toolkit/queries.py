@@ -180,6 +180,11 @@ class StatementRecord:
         """The statement's shape; see :func:`normalize_sql`."""
         return normalize_sql(self.sql)
 
+    @property
+    def table(self) -> str | None:
+        """The main table (after FROM, INTO or UPDATE), or None."""
+        return _main_table(self.normalized)
+
     def __str__(self) -> str:
         flags = " executemany" if self.executemany else ""
         flags += " FAILED" if self.failed else ""
