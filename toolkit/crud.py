@@ -25,8 +25,9 @@ from sqlalchemy import update as sa_update
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .dtypes import model_specs, value_problem
 from .errors import MultipleResultsFound, ValidationError
-from .filters import build_filters, column_of, order_clauses
+from .filters import build_filters, coerce_value, column_of, order_clauses
 from .loading import Load, loader_options
 from .transactions import reading as _reading
 from .transactions import writing as _writing
@@ -165,28 +166,49 @@ def validate(
         obj = model.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _raise_validation(model, exc) from exc
-    return _normalise(model, obj)
+    obj = _normalise(model, obj)
+    for name in model_specs(model):
+        _check_column(model, name, getattr(obj, name, None))
+    return obj
+
+
+def _check_column(model: type[Any], name: str, value: Any) -> None:
+    """Refuse a value the SQL column cannot hold exactly (range, length, NUL, scale).
+
+    pydantic knows the Python type (``int``, ``str``, ``Decimal``), not the column's
+    limits; without this, PostgreSQL raises a raw driver error and SQLite stores, rounds
+    or overflows. ``insert_frame`` applies the same rules to whole columns.
+    """
+    problem = value_problem(model_specs(model)[name], value)
+    if problem is not None:
+        raise ValidationError(model.__name__, name, problem, value)
 
 
 def _normalise(model: type[M], obj: M) -> M:
-    """Store values the same way on both dialects, as ``insert_frame`` does.
+    """Store values the same way on both dialects, as ``insert_frame`` does."""
+    for column in inspect(model).columns:
+        value = getattr(obj, column.key, None)
+        stored = _stored_value(column.type, value)
+        if stored is not value:
+            setattr(obj, column.key, stored)
+    return obj
+
+
+def _stored_value(column_type: Any, value: Any) -> Any:
+    """``value`` as the column stores it on both dialects.
 
     Timestamps: a timezone-aware column gets the UTC instant (naive values are taken as
     UTC); a naive column gets the UTC wall time of an aware value. SQLite's DATETIME
     would otherwise keep the local wall time and drop the offset. Floats: NaN is NULL
     (SQLite cannot store NaN; PostgreSQL would keep it).
     """
-    for column in inspect(model).columns:
-        value = getattr(obj, column.key, None)
-        if isinstance(value, dt.datetime) and isinstance(column.type, DateTime):
-            if column.type.timezone:
-                value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-            elif value.tzinfo is not None:
-                value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            setattr(obj, column.key, value)
-        elif isinstance(value, float) and math.isnan(value):
-            setattr(obj, column.key, None)
-    return obj
+    if isinstance(value, dt.datetime) and isinstance(column_type, DateTime):
+        if column_type.timezone:
+            return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,9 +225,11 @@ def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, A
             info.annotation if not info.metadata else _annotated(info)
         )
         try:
-            out[name] = adapter.validate_python(value)
+            checked = adapter.validate_python(value)
         except pydantic.ValidationError as exc:
             raise ValidationError(model.__name__, name, exc.errors()[0]["msg"], value) from exc
+        out[name] = _stored_value(inspect(model).columns[name].type, checked)
+        _check_column(model, name, out[name])
     return out
 
 
@@ -220,12 +244,30 @@ def _pk_columns(model: type[Any]) -> list[Any]:
     return [getattr(model, col.key) for col in inspect(model).primary_key]
 
 
+def _pk_value(model: type[Any], pk: Any) -> Any:
+    """``pk`` coerced to the key's type and checked bindable, as a lookup value is.
+
+    Raises
+    ------
+    ValidationError
+        A key that cannot be one of the column's values (``"x"`` for an integer id, an
+        integer beyond the column's range).
+    """
+    keys = [col.key for col in _pk_columns(model)]
+    if len(keys) == 1:
+        return coerce_value(model, keys[0], pk)
+    if isinstance(pk, tuple | list) and len(pk) == len(keys):
+        return tuple(coerce_value(model, k, v) for k, v in zip(keys, pk, strict=True))
+    return pk  # SQLAlchemy names the expected shape of a composite key
+
+
 def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
     cols = _pk_columns(model)
+    values = [_pk_value(model, pk) for pk in ids]
     if len(cols) == 1:
-        clause: ColumnElement[bool] = cols[0].in_(list(ids))
+        clause: ColumnElement[bool] = cols[0].in_(values)
         return clause
-    return tuple_(*cols).in_([tuple(i) for i in ids])
+    return tuple_(*cols).in_([tuple(i) for i in values])
 
 
 def _pk_eq(model: type[Any], pk: Any) -> ColumnElement[bool]:
@@ -379,7 +421,7 @@ async def get(session: AsyncSession, model: type[M], pk: Any, *, load: Load = No
     options = loader_options(model, load)
     async with _reading(session):
         if not options:
-            return await session.get(model, pk)
+            return await session.get(model, _pk_value(model, pk))
         result = await session.exec(select(model).where(_pk_eq(model, pk)).options(*options))
         return result.unique().one_or_none()
 
@@ -539,7 +581,7 @@ async def update(
     changes = {**_as_dict(model, data), **values}
     _check_fields(model, changes)
     async with _writing(session, model):
-        obj = await session.get(model, pk)
+        obj = await session.get(model, _pk_value(model, pk))
         if obj is None:
             return None
         checked = validate(model, {**obj.model_dump(), **changes})

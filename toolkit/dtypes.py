@@ -30,6 +30,7 @@ only NULLs is ``object``) and then kept for every later chunk; pass ``dtypes=`` 
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -37,6 +38,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import types as sqltypes
 
 __all__ = [
@@ -45,9 +47,11 @@ __all__ = [
     "arrow_type",
     "empty_frame",
     "infer_specs",
+    "model_specs",
     "pandas_dtype",
     "spec_from_pg",
     "spec_from_type",
+    "value_problem",
     "values_to_frame",
 ]
 
@@ -110,6 +114,96 @@ def spec_from_type(name: str, sa_type: Any) -> ColumnSpec:
     if isinstance(t, sqltypes.String):
         return ColumnSpec(name, "str", max_length=t.length)
     return ColumnSpec(name, "object")
+
+
+_MODEL_SPECS: dict[type[Any], dict[str, ColumnSpec]] = {}
+
+
+def model_specs(model: type[Any]) -> dict[str, ColumnSpec]:
+    """The spec of each mapped column of a table model, by attribute name."""
+    if model not in _MODEL_SPECS:
+        columns = sa_inspect(model).columns.items()
+        _MODEL_SPECS[model] = {key: spec_from_type(c.name, c.type) for key, c in columns}
+    return _MODEL_SPECS[model]
+
+
+# -- what a SQL column can hold ---------------------------------------------------------
+# One set of rules and messages for every way a value reaches SQL: frames (vectorised in
+# toolkit.validation), CRUD writes and search lookups (one value at a time, below).
+
+NUL_MESSAGE = "contains a NUL character, which PostgreSQL cannot store"
+SURROGATE_MESSAGE = "is not valid Unicode text (a lone surrogate); fix its encoding"
+NOT_FINITE_DECIMAL = "is not a finite decimal number"
+
+
+def int_range_message(bits: int) -> str:
+    return f"is outside the range of a {bits}-bit integer"
+
+
+def too_long_message(max_length: int) -> str:
+    return f"is longer than {max_length} characters"
+
+
+def decimal_places_message(scale: int) -> str:
+    return f"has more than {scale} decimal places"
+
+
+def decimal_digits_message(precision: int, scale: int) -> str:
+    return f"has more than {precision - scale} digits before the point"
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding a lone surrogate (e.g. from a ``surrogateescape`` decode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def int_in_range(value: int, bits: int) -> bool:
+    limit = 1 << (bits - 1)
+    return -limit <= value < limit
+
+
+def decimal_problem(value: decimal.Decimal, precision: int, scale: int) -> str | None:
+    """Why NUMERIC(precision, scale) cannot hold ``value`` exactly, or None."""
+    if not value.is_finite():
+        return NOT_FINITE_DECIMAL
+    if abs(value) >= decimal.Decimal(10) ** (precision - scale):
+        return decimal_digits_message(precision, scale)
+    wide = decimal.Context(prec=max(80, precision + 2))
+    if value != value.quantize(decimal.Decimal(1).scaleb(-scale), context=wide):
+        return decimal_places_message(scale)
+    return None
+
+
+def value_problem(spec: ColumnSpec, value: Any, *, stored: bool = True) -> str | None:
+    """Why a column of ``spec`` cannot take ``value``, or None when it can.
+
+    ``value`` is already of the field's Python type (pydantic has run). ``stored=True``
+    checks a value to be written: the integer range, text length, NUL and encoding, and
+    a NUMERIC's precision and scale. ``stored=False`` checks a value a column is compared
+    with (a lookup): only what no driver can bind for that column (an integer beyond its
+    range, text with NUL or a lone surrogate); a text too long or a third decimal place
+    is a fine comparison that matches nothing.
+    """
+    if value is None:
+        return None
+    if spec.kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return None if int_in_range(value, spec.bits) else int_range_message(spec.bits)
+    if spec.kind == "str" and isinstance(value, str):
+        if "\x00" in value:
+            return NUL_MESSAGE
+        if not is_utf8(value):
+            return SURROGATE_MESSAGE
+        if stored and spec.max_length is not None and len(value) > spec.max_length:
+            return too_long_message(spec.max_length)
+    if stored and spec.kind == "decimal" and isinstance(value, decimal.Decimal):
+        if spec.scale is None:
+            return None if value.is_finite() else NOT_FINITE_DECIMAL
+        return decimal_problem(value, spec.precision or 38, spec.scale)
+    return None
 
 
 _PG_KINDS: dict[str, tuple[Kind, int]] = {

@@ -19,6 +19,7 @@ import pydantic
 from sqlalchemy import ColumnElement, inspect
 from sqlalchemy.orm import InstrumentedAttribute
 
+from .dtypes import model_specs, value_problem
 from .errors import UnknownFieldError, ValidationError
 
 __all__ = ["OPERATORS", "build_filters", "coerce_value", "column_of", "order_clauses"]
@@ -99,15 +100,28 @@ def coerce_value(model: type[Any], name: str, value: Any) -> Any:
     Raises
     ------
     ValidationError
-        The value cannot be read as the field's type.
+        The value cannot be read as the field's type, or cannot be bound for the column
+        (an integer beyond its range, text with NUL or a lone surrogate).
     """
     if value is None:
         return None
     try:
-        return _adapter(model, name).validate_python(value)
+        coerced = _adapter(model, name).validate_python(value)
     except pydantic.ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise ValidationError(model.__name__, name, reason, value) from exc
+    return _bindable(model, name, coerced)
+
+
+def _bindable(model: type[Any], name: str, value: Any) -> Any:
+    """Refuse a lookup value no driver can bind for the column (see ``value_problem``)."""
+    spec = model_specs(model).get(name)
+    problem = value_problem(spec, value, stored=False) if spec is not None else None
+    if problem is not None:
+        raise ValidationError(
+            model.__name__, name, f"{problem}, so no stored value can match it", value
+        )
+    return value
 
 
 def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
@@ -128,6 +142,7 @@ def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
     elif op in _TEXT_OPS:
         if not isinstance(value, str):
             raise ValidationError(model.__name__, field, f"{key} needs a string", value)
+        value = _bindable(model, field, value)
     else:
         value = coerce_value(model, field, value)
     return OPERATORS[op](column, value)

@@ -38,7 +38,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Column, Table, UniqueConstraint
 
-from .dtypes import ColumnSpec, arrow_type, spec_from_type
+from .dtypes import (
+    NOT_FINITE_DECIMAL,
+    NUL_MESSAGE,
+    SURROGATE_MESSAGE,
+    ColumnSpec,
+    arrow_type,
+    decimal_digits_message,
+    decimal_places_message,
+    decimal_problem,
+    int_in_range,
+    int_range_message,
+    is_utf8,
+    spec_from_type,
+    too_long_message,
+)
 from .errors import ConfigurationError, FrameValidationError
 
 __all__ = ["ValidatedFrame", "validate_frame"]
@@ -120,21 +134,12 @@ def _present(series: pd.Series) -> np.ndarray:
     return np.asarray(series.notna(), dtype=bool)
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
 
 
 def _object_ints(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -> pa.Array:
     """Exact, value by value: Python ints of any size, integral floats, numeric text."""
-    limit = 2 ** (spec.bits - 1)
     out: list[int | None] = []
     kinds: dict[str, np.ndarray] = {
         k: np.zeros(len(series), dtype=bool) for k in ("type", "whole", "range")
@@ -158,13 +163,13 @@ def _object_ints(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str)
                     value = int(number)
                 else:
                     kinds["whole"][i] = True
-        if value is not None and not -limit <= value < limit:
+        if value is not None and not int_in_range(value, spec.bits):
             kinds["range"][i] = True
             value = None
         out.append(value)
     errors.add(kinds["type"], col, "is not an integer")
     errors.add(kinds["whole"], col, "is not a whole number")
-    errors.add(kinds["range"], col, f"is outside the range of a {spec.bits}-bit integer")
+    errors.add(kinds["range"], col, int_range_message(spec.bits))
     return pa.array(out, pa.int64())
 
 
@@ -184,7 +189,7 @@ def _int_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -
         limit_f = float(2 ** (spec.bits - 1))
         with np.errstate(invalid="ignore"):
             out = np.isfinite(values) & ((values < -limit_f) | (values >= limit_f))
-        errors.add(out, col, f"is outside the range of a {spec.bits}-bit integer")
+        errors.add(out, col, int_range_message(spec.bits))
         keep = np.isfinite(values) & ~frac & ~out
         ints = np.where(keep, values, 0).astype("int64")
         return pa.array(ints, pa.int64(), mask=~keep)
@@ -192,7 +197,7 @@ def _int_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: str) -
     limit = 2 ** (spec.bits - 1)
     if spec.bits < 64:
         out = _present(num) & ((ints64 < -limit) | (ints64 >= limit))
-        errors.add(out, col, f"is outside the range of a {spec.bits}-bit integer")
+        errors.add(out, col, int_range_message(spec.bits))
     return pa.array(ints64, pa.int64(), mask=~_present(num))
 
 
@@ -274,11 +279,11 @@ def _str_array(
         # Lone surrogates (from a surrogateescape decode) are not UTF-8: no database
         # stores them. Name those cells, keep the rest.
         bad = np.fromiter(
-            (isinstance(v, str) and not _utf8(v) for v in text.to_numpy(dtype=object)),
+            (isinstance(v, str) and not is_utf8(v) for v in text.to_numpy(dtype=object)),
             dtype=bool,
             count=len(text),
         )
-        errors.add(bad, col, "is not valid Unicode text (a lone surrogate); fix its encoding")
+        errors.add(bad, col, SURROGATE_MESSAGE)
         text = text.where(~bad).astype(pd.StringDtype("pyarrow"))
     lengths = text.str.len().to_numpy(dtype="float64", na_value=np.nan)
     max_length = spec.max_length
@@ -289,11 +294,11 @@ def _str_array(
         if isinstance(c, at.MinLen):
             min_length = c.min_length
     if max_length is not None:
-        errors.add(lengths > max_length, col, f"is longer than {max_length} characters")
+        errors.add(lengths > max_length, col, too_long_message(max_length))
     if min_length:
         errors.add(lengths < min_length, col, f"is shorter than {min_length} characters")
     nul = text.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
-    errors.add(nul, col, "contains a NUL character, which PostgreSQL cannot store")
+    errors.add(nul, col, NUL_MESSAGE)
     return pa.array(text, pa.string())
 
 
@@ -301,17 +306,14 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
     scale = spec.scale or 0
     precision = spec.precision or 38
     target = pa.decimal128(precision, scale)
-    limit = decimal.Decimal(10) ** (precision - scale)
     if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype):
         series = series.astype(object)
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         out: list[decimal.Decimal | None] = []
-        bad = np.zeros(len(series), dtype=bool)
-        places = np.zeros(len(series), dtype=bool)
-        big = np.zeros(len(series), dtype=bool)
-        wide = decimal.Context(prec=max(80, precision + 2))
+        problems: dict[str, np.ndarray] = {}
+        step = decimal.Decimal(1).scaleb(-scale)
         for i, v in enumerate(series.to_numpy(dtype=object)):
-            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            if _missing(v):
                 out.append(None)
                 continue
             try:
@@ -319,38 +321,35 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
                     raise TypeError("a boolean is not a number")
                 d = decimal.Decimal(v) if not isinstance(v, float) else decimal.Decimal(repr(v))
             except (decimal.InvalidOperation, TypeError, ValueError):
-                bad[i] = True
-                out.append(None)
-                continue
-            step = decimal.Decimal(1).scaleb(-scale)
-            if not d.is_finite():
-                bad[i] = True
-            elif abs(d) >= limit:
-                big[i] = True
-            elif d != d.quantize(step, context=wide):
-                places[i] = True
+                problem: str | None = NOT_FINITE_DECIMAL
             else:
-                out.append(d.quantize(step, context=wide))
-                continue
-            out.append(None)
-        errors.add(bad, col, "is not a finite decimal number")
-        errors.add(places, col, f"has more than {scale} decimal places")
-        errors.add(big, col, f"has more than {precision - scale} digits before the point")
+                problem = decimal_problem(d, precision, scale)
+            if problem is None:
+                out.append(d.quantize(step, context=decimal.Context(prec=precision + 2)))
+            else:
+                problems.setdefault(problem, np.zeros(len(series), dtype=bool))[i] = True
+                out.append(None)
+        for message, mask in problems.items():
+            errors.add(mask, col, message)
         return pa.array(out, target)
     num = _numeric(series)
     errors.add(_present(series) & ~_present(num), col, "is not a number")
     values = num.to_numpy(dtype="float64", na_value=np.nan)
-    scaled = values * 10.0**scale
-    with np.errstate(invalid="ignore"):
-        places_f = np.isfinite(values) & (
-            np.abs(scaled - np.round(scaled)) > 1e-6 * np.maximum(1, np.abs(scaled))
-        )
-        big_f = np.isfinite(values) & (np.abs(values) >= float(limit))
-    errors.add(~np.isfinite(values) & ~np.isnan(values), col, "is not a finite decimal number")
-    errors.add(places_f, col, f"has more than {scale} decimal places")
-    errors.add(big_f, col, f"has more than {precision - scale} digits before the point")
-    keep = np.isfinite(values) & ~places_f & ~big_f
-    floats = pa.array(np.where(keep, values, 0.0), pa.float64(), mask=~keep)
+    finite = np.isfinite(values)
+    # A float has more decimal places than the scale unless it is (within a few units in
+    # the last place, the noise of float arithmetic) the float nearest a decimal of that
+    # scale. An absolute or relative tolerance would let a third place through from some
+    # magnitude on (1000.005 -> 1000.00) and then round it away.
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = np.round(values, scale)
+        big_f = finite & (np.abs(values) >= float(10 ** (precision - scale)))
+        noise = 4 * np.spacing(np.abs(values))
+        places_f = finite & ~big_f & (np.abs(values - rounded) > noise)
+    errors.add(~finite & ~np.isnan(values), col, NOT_FINITE_DECIMAL)
+    errors.add(places_f, col, decimal_places_message(scale))
+    errors.add(big_f, col, decimal_digits_message(precision, scale))
+    keep = finite & ~places_f & ~big_f
+    floats = pa.array(np.where(keep, rounded, 0.0), pa.float64(), mask=~keep)
     return pc.round(floats, scale).cast(target)
 
 

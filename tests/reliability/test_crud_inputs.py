@@ -13,7 +13,6 @@ the strategies, so the properties keep guarding everything else.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 from decimal import Decimal
@@ -49,9 +48,9 @@ async def clear(db: tk.Database) -> None:
 
 # -- crud.create ----------------------------------------------------------------------------
 
-# Values within each column's SQL domain, or of a type pydantic refuses. Values of the
-# right Python type but outside the SQL column (range, length, scale, NUL, lone
-# surrogates) are pinned by test_create_checks_the_sql_column.
+# Values within each column's SQL domain; values of a type pydantic refuses; and values
+# of the right Python type that the SQL column cannot hold (range, length, scale, NUL,
+# lone surrogates), which must be refused by the toolkit, not by the driver.
 
 
 #: Naive and aware datetimes, any zone; a day of margin so no zone leaves years 1-9999.
@@ -67,11 +66,20 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 def _ints(bits: int) -> st.SearchStrategy[Cell]:
     limit = 2 ** (bits - 1)
+    beyond = st.one_of(st.integers(min_value=limit), st.integers(max_value=-limit - 1))
     return st.one_of(
         st.integers(-limit, limit - 1).map(lambda v: Cell(v, v)),
         st.integers(-limit, limit - 1).map(lambda v: Cell(str(v), v)),
         st.sampled_from(["abc", 1.5, "1.5", [1]]).map(lambda v: Cell(v, INVALID)),
+        beyond.map(lambda v: Cell(v, INVALID)),
     )
+
+
+#: Text that no column can hold: NUL, or a lone surrogate (not UTF-8).
+UNSTORABLE = st.one_of(
+    st.builds(lambda a, b: f"{a}\x00{b}", TEXT, TEXT),
+    st.builds(lambda a, b: f"{a}\udcff{b}", TEXT, TEXT),
+).map(lambda v: Cell(v, INVALID))
 
 
 CRUD_FIELDS: dict[str, st.SearchStrategy[Cell]] = {
@@ -89,13 +97,22 @@ CRUD_FIELDS: dict[str, st.SearchStrategy[Cell]] = {
         st.sampled_from(["abc", Decimal("NaN"), Decimal("Infinity")]).map(
             lambda v: Cell(v, INVALID)
         ),
+        # NUMERIC(12, 2): a third decimal place, or a tenth digit before the point
+        st.decimals(Decimal("-9999.999"), Decimal("9999.999"), places=3)
+        .filter(lambda v: v != v.quantize(Decimal("0.01")))
+        .map(lambda v: Cell(v, INVALID)),
+        st.decimals(min_value=Decimal("1e10"), allow_nan=False, allow_infinity=False, places=0).map(
+            lambda v: Cell(v, INVALID)
+        ),
     ),
     "s": st.one_of(
         TEXT.filter(lambda t: "\x00" not in t and len(t) <= 20).map(lambda v: Cell(v, v)),
         st.just(Cell(b"bytes", "bytes")),  # pydantic decodes UTF-8 bytes
         st.sampled_from([5, 1.5]).map(lambda v: Cell(v, INVALID)),
+        st.text(min_size=21, max_size=40).map(lambda v: Cell(v, INVALID)),  # VARCHAR(20)
+        UNSTORABLE,
     ),
-    "t": TEXT.filter(lambda t: "\x00" not in t).map(lambda v: Cell(v, v)),
+    "t": st.one_of(TEXT.filter(lambda t: "\x00" not in t).map(lambda v: Cell(v, v)), UNSTORABLE),
     "b": st.one_of(
         st.booleans().map(lambda v: Cell(v, v)),
         st.sampled_from(["maybe", 2, -1]).map(lambda v: Cell(v, INVALID)),
@@ -139,13 +156,6 @@ async def test_create_stores_and_reads_back_or_refuses(
         assert getattr(created, name) == cell.expected, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: crud.validate applies only the pydantic field rules; the SQL column's "
-    "own limits (integer width, VARCHAR length, NUMERIC precision/scale, NUL, UTF-8) are "
-    "not checked, so PostgreSQL raises a raw sqlalchemy DBAPIError and SQLite stores the "
-    "value as is (or rounds it, or raises OverflowError) instead of tk.ValidationError",
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -359,71 +369,74 @@ async def test_search_unicode_case_insensitive(db: tk.Database) -> None:
     await search_case(db, ["ÉCOLE", "école", "ecole"], "t__istartswith", "éc")
 
 
-@pytest.mark.parametrize(
-    ("op", "fails_on"),
-    [
-        ("eq", {"postgresql"}),
-        ("in", {"postgresql"}),
-        ("contains", {"sqlite", "postgresql"}),
-        ("icontains", {"sqlite", "postgresql"}),
-    ],
-)
-async def test_search_with_nul_in_value(
-    db: tk.Database, op: str, fails_on: set[str], request: pytest.FixtureRequest
-) -> None:
-    """A text lookup holding NUL (which no stored text can hold) finds nothing, on both
-    dialects, or is refused as a ValidationError; never a driver error."""
-    if db.dialect in fails_on:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: a NUL in a text lookup is bound as is: PostgreSQL raises a "
-                "raw DBAPIError ('invalid byte sequence for encoding UTF8: 0x00') and "
-                "SQLite's LIKE pattern ends at the NUL, so contains('\\x00') matches "
-                "every row",
-            )
-        )
-    needle: Any = ["a\x00b"] if op == "in" else "\x00"
-    with contextlib.suppress(tk.ValidationError):
-        await search_case(db, ["plain", "a b", None], f"t__{op}", needle)
+@pytest.mark.parametrize("op", ["eq", "ne", "in", "contains", "icontains", "startswith"])
+@pytest.mark.parametrize("needle", ["\x00", "a\x00b", "lone \udcff surrogate"], ids=repr)
+async def test_search_with_unbindable_text(db: tk.Database, op: str, needle: str) -> None:
+    """Text no column can hold (NUL, a lone surrogate) in a lookup is a ValidationError
+    naming the field, on both dialects: before, PostgreSQL raised a raw DBAPIError and
+    SQLite's LIKE pattern ended at the NUL, so contains('\\x00') matched every row."""
+    value: Any = [needle] if op == "in" else needle
+    async with db.session() as s:
+        await crud.create_many(s, AllTypes, [{"t": "plain"}, {"t": "a b"}, {"t": None}])
+    with pytest.raises(tk.ValidationError, match="no stored value can match") as info:
+        async with db.session() as s:
+            await crud.search(s, AllTypes, **{f"t__{op}": value})
+    assert info.value.field == "t"
 
 
 @pytest.mark.parametrize(
-    ("lookup", "value", "fails_on"),
+    ("lookup", "value"),
     [
-        ("i", 2**40, {"postgresql"}),
-        ("small__in", [1, 2**20], {"postgresql"}),
-        ("big__gt", 2**64, {"sqlite", "postgresql"}),
-        ("id", 2**63, {"sqlite", "postgresql"}),
+        ("i", 2**40),
+        ("i__lt", -(2**31) - 1),
+        ("small__in", [1, 2**20]),
+        ("big__gt", 2**64),
+        ("id", 2**63),
     ],
-    ids=["int32-eq", "int16-in", "beyond-int64-gt", "beyond-int64-pk"],
+    ids=["int32-eq", "int32-lt", "int16-in", "beyond-int64-gt", "beyond-int64-pk"],
 )
-async def test_search_with_out_of_range_int(
-    db: tk.Database,
-    lookup: str,
-    value: Any,
-    fails_on: set[str],
-    request: pytest.FixtureRequest,
-) -> None:
-    """An integer lookup beyond the column's range finds what Python finds (no stored
-    value is that large) or is refused as a ValidationError; never a driver error."""
-    if db.dialect in fails_on:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: integer lookups are not range-checked against the column: "
-                "asyncpg refuses to bind them ('value out of int32 range', raw DBAPIError) "
-                "and sqlite3 cannot bind beyond 64 bits (raw OverflowError)",
-            )
-        )
+async def test_search_with_out_of_range_int(db: tk.Database, lookup: str, value: Any) -> None:
+    """An integer lookup beyond the column's range is a ValidationError naming the field
+    and the range, on both dialects (before: asyncpg's raw 'value out of int32 range',
+    sqlite3's OverflowError beyond 64 bits)."""
     async with db.session() as s:
         await crud.create_many(s, AllTypes, [{"small": 1, "i": 1, "big": 1}])
-    try:
+    with pytest.raises(tk.ValidationError, match="-bit integer") as info:
         async with db.session() as s:
-            found = await crud.search(s, AllTypes, **{lookup: value})
-    except tk.ValidationError:
-        return
-    field, _, op = lookup.partition("__")
-    assert [getattr(o, field) for o in found] == [
-        1 for _ in range(int(python_compare(op or "eq", 1, value)))
-    ]
+            await crud.search(s, AllTypes, **{lookup: value})
+    assert info.value.field == lookup.partition("__")[0]
+
+
+@pytest.mark.parametrize("call", ["get", "update", "delete", "update_many", "delete_many"])
+@pytest.mark.parametrize("pk", [2**63, 2**70, "not a number"], ids=["int64+1", "huge", "text"])
+async def test_primary_key_out_of_domain(db: tk.Database, call: str, pk: Any) -> None:
+    """A primary key no row can have is a ValidationError on every by-key call, and
+    nothing changes; never a driver error."""
+    async with db.session() as s:
+        await crud.create(s, AllTypes, i=1)
+    calls = {
+        "get": lambda s: crud.get(s, AllTypes, pk),
+        "update": lambda s: crud.update(s, AllTypes, pk, i=2),
+        "delete": lambda s: crud.delete(s, AllTypes, pk),
+        "update_many": lambda s: crud.update_many(s, AllTypes, [1, pk], i=2),
+        "delete_many": lambda s: crud.delete_many(s, AllTypes, [1, pk]),
+    }
+    with pytest.raises(tk.ValidationError) as info:
+        async with db.session() as s:
+            await calls[call](s)
+    assert info.value.field == "id"
+    async with db.session() as s:
+        assert [o.i for o in await crud.search(s, AllTypes)] == [1]
+
+
+async def test_primary_key_as_numeric_text(db: tk.Database) -> None:
+    """A key given as numeric text is coerced to the column's type on both dialects
+    (asyncpg would refuse to bind text for an integer column)."""
+    async with db.session() as s:
+        created = await crud.create(s, AllTypes, i=7)
+    async with db.session() as s:
+        found = await crud.get(s, AllTypes, str(created.id))
+        assert found is not None and found.i == 7
+    async with db.session() as s:
+        assert await crud.delete(s, AllTypes, str(created.id))
+        assert await crud.search(s, AllTypes) == []

@@ -275,20 +275,30 @@ async def test_bool_refused_in_numeric_object_column(db: tk.Database, column: st
     assert reported_cells(info.value) == {(0, column)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: _decimal_array's float path tolerates |scaled - round(scaled)| up to "
-    "1e-6 * |scaled|, so from ~1000 up a third decimal place passes and is rounded away "
-    "(1000.005 -> 1000.00, 12345678.901 -> 12345678.90)",
-)
-@pytest.mark.parametrize("value", [1000.001, 1000000.005, 12345678.901])
+@pytest.mark.parametrize("value", [0.001, 1000.001, 1000000.005, 12345678.901, 9999999999.995])
 async def test_float_with_third_decimal_place_refused_at_any_magnitude(
     db: tk.Database, value: float
 ) -> None:
-    """A float with three decimal places is refused by NUMERIC(12, 2), whatever its size."""
+    """A float with three decimal places is refused by NUMERIC(12, 2), whatever its size
+    (before: a tolerance relative to the value let a third place through from ~1000 up,
+    then rounded it away)."""
     with pytest.raises(tk.FrameValidationError, match="decimal places"):
         await tk.insert_frame(db, AllTypes, pd.DataFrame({"n": [value]}))
     assert await row_count(db, "test_all_types") == 0
+
+
+async def test_float_arithmetic_noise_is_not_a_decimal_place(db: tk.Database) -> None:
+    """Floats one or two units in the last place away from a 2-place decimal (what
+    0.1 + 0.2 or a price times a rate gives) are that decimal, stored exactly."""
+    values = [0.1 + 0.2, 1.1 * 3, 19.99 * 3, 1234567.89 * 1.0, 0.07 * 100]
+    back = await round_trip(db, pd.DataFrame({"n": values}))
+    assert [py(v) for v in back["n"]] == [
+        Decimal("0.30"),
+        Decimal("3.30"),
+        Decimal("59.97"),
+        Decimal("1234567.89"),
+        Decimal("7.00"),
+    ]
 
 
 @pytest.mark.parametrize("column", ["s", "t"])

@@ -442,4 +442,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             count = sum(1 for _ in handle) - 1
         print(f"wrote {path} ({count} rows)")
     return 0
-
