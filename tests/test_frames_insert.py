@@ -210,6 +210,15 @@ async def test_conflict_ignore_skips_and_counts(db: tk.Database) -> None:
     assert frame["qty"].tolist() == [1, 1, 1, 9, 9]
 
 
+async def test_conflict_ignore_skips_a_collision_on_any_unique_key(db: tk.Database) -> None:
+    """A new id whose unique code is taken is skipped too, not a DuplicateError."""
+    await tk.insert_frame(db, Keyed, keyed([1, 2]))
+    frame = pd.DataFrame({"id": [10, 11], "code": ["c1", "c11"], "qty": 9})
+    assert await tk.insert_frame(db, Keyed, frame, on_conflict="ignore") == 1
+    back = await tk.read_frame(db, select(Keyed.id, Keyed.code).order_by(Keyed.id))
+    assert back["id"].tolist() == [1, 2, 11]
+
+
 async def test_conflict_update_upserts(db: tk.Database) -> None:
     await tk.insert_frame(db, Keyed, keyed([1, 2, 3]))
     written = await tk.insert_frame(

@@ -34,10 +34,12 @@ from .errors import (
     ConfigurationError,
     QueryError,
     ToolkitError,
+    TransactionConflictError,
+    is_retryable,
     translate_integrity_error,
     unavailable,
 )
-from .transactions import autocommits
+from .transactions import autocommits, retry_conflicts
 from .validation import validate_frame
 
 __all__ = ["insert_frame", "read_frame", "stream_frames", "to_frame"]
@@ -197,13 +199,22 @@ def _translate(exc: BaseException) -> BaseException:
     lost = unavailable(exc)
     if lost is not None:
         return lost
+    if is_retryable(exc):
+        return TransactionConflictError(
+            f"The write conflicted with a concurrent transaction ({_first_line(exc)}) and "
+            "was rolled back. Inside your own transaction, roll it back and run it again "
+            "(tk.run_transaction does that for you)."
+        )
     if _is_driver_error(exc):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return QueryError(
-            f"The database refused the query: {first}. Check the SQL against the tables "
-            "and columns of the database."
+            f"The database refused the query: {_first_line(exc)}. Check the SQL against "
+            "the tables and columns of the database."
         )
     return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _is_driver_error(exc: BaseException) -> bool:
@@ -392,6 +403,9 @@ class _NoProgress:
     def update(self, n: int) -> None:
         pass
 
+    def reset(self, total: int | None = None) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -502,8 +516,8 @@ async def insert_frame(
         Columns named as the model's fields; missing columns take the model's defaults.
     on_conflict : {"error", "ignore", "update"}
         What to do with rows whose key already exists: raise ``DuplicateError`` and
-        write nothing; skip them; or overwrite them (upsert on the primary key, or a
-        unique key, held by the frame).
+        write nothing; skip them (a collision on any unique key skips the row); or
+        overwrite them (upsert on the primary key, or a unique key, held by the frame).
     chunk_size : int, optional
         Rows per batch (default 100,000); the progress bar moves per batch.
     progress : bool, optional
@@ -521,6 +535,12 @@ async def insert_frame(
         ``.errors`` lists every bad cell; nothing was written.
     DuplicateError, ForeignKeyError, NotNullError
         The database refused the rows; nothing was written.
+    TransactionConflictError
+        A deadlock or serialization failure with concurrent writers; nothing was
+        written. When the call is its own transaction it is first retried (5 attempts);
+        inside the caller's transaction, roll that back and run it again.
+    DatabaseUnavailableError
+        The connection was lost; nothing was written.
 
     Examples
     --------
@@ -539,8 +559,11 @@ async def insert_frame(
     if validated.table.num_rows == 0:
         return 0
     chunk = chunk_size or DEFAULT_WRITE_CHUNK
-    bar = _progress_bar(validated.table.num_rows, progress, f"insert {model.__name__}")
-    try:
+    rows = validated.table.num_rows
+    bar = _progress_bar(rows, progress, f"insert {model.__name__}")
+
+    async def attempt() -> int:
+        bar.reset(total=rows)
         with _driver_errors(model):
             async with _write_connection(target, model) as conn:
                 write_target = _target(
@@ -553,7 +576,6 @@ async def insert_frame(
                 )
                 driver = await _driver(conn)
                 fast = driver_for(conn.dialect.name)
-                rows = validated.table.num_rows
                 summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
                 _announce(conn, summary, ())
                 written: int = await fast.write(
@@ -565,9 +587,23 @@ async def insert_frame(
                     progress=bar,
                 )
                 _finished(conn, summary, ())
+        return written
+
+    try:
+        # A deadlock or serialization failure has rolled back the whole write: when the
+        # write is its own transaction, run it again; inside the caller's it is theirs.
+        return await (retry_conflicts(attempt) if _owns_transaction(target) else attempt())
     finally:
         bar.close()
-    return written
+
+
+def _owns_transaction(target: Source) -> bool:
+    """True when a write to ``target`` is a transaction of its own (not the caller's)."""
+    if isinstance(target, AsyncConnection):
+        return not target.in_transaction()
+    if isinstance(target, AsyncSession):
+        return autocommits(target)
+    return True
 
 
 # -- models -> frame --------------------------------------------------------------------

@@ -32,7 +32,14 @@ from .errors import (
 if TYPE_CHECKING:
     from .database import Database
 
-__all__ = ["autocommits", "reading", "run_transaction", "savepoint", "writing"]
+__all__ = [
+    "autocommits",
+    "reading",
+    "retry_conflicts",
+    "run_transaction",
+    "savepoint",
+    "writing",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -145,22 +152,45 @@ async def run_transaction(
     ...     ...
     >>> await tk.run_transaction(db, move, 1, 2)
     """
-    attempts = 5
-    for attempt in range(1, attempts + 1):
+
+    async def attempt() -> R:
+        async with db.transaction() as session:
+            return await fn(session, *args, **kwargs)
+
+    return await retry_conflicts(attempt)
+
+
+async def retry_conflicts(attempt: Callable[[], Awaitable[R]], *, attempts: int = 5) -> R:
+    """Await ``attempt()`` until it does not fail with a conflict, at most ``attempts`` times.
+
+    Each attempt must be a whole transaction of its own (a conflict has rolled it back),
+    with jittered exponential back-off between attempts.
+
+    Raises
+    ------
+    TransactionConflictError
+        Every attempt hit a conflict; the last one is chained.
+    """
+    for number in range(1, attempts + 1):
         try:
-            async with db.transaction() as session:
-                return await fn(session, *args, **kwargs)
+            return await attempt()
         except Exception as exc:
             if not _conflict(exc):
                 raise
-            if attempt == attempts:
+            if number == attempts:
                 raise TransactionConflictError(
                     f"The transaction conflicted with concurrent ones {attempts} times "
-                    f"({exc.__class__.__name__}); retry later or reduce contention on "
-                    "the rows it touches."
+                    f"({_root(exc).__class__.__name__}); retry later or reduce contention "
+                    "on the rows it touches."
                 ) from exc
-            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**number))
     raise AssertionError("unreachable")
+
+
+def _root(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def _conflict(exc: BaseException) -> bool:

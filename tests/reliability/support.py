@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import asyncpg
 import pytest
@@ -48,6 +49,21 @@ async def backend_pid(
     pytest.fail(f"no backend of {app_name} ran {query_like!r} within {timeout} s")
 
 
+async def wait_for_lock_wait(admin: asyncpg.Connection, app_name: str, timeout: float = 20) -> None:
+    """Poll ``pg_stat_activity`` until a backend of ``app_name`` waits for a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND wait_event_type = 'Lock'",
+            app_name,
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.002)
+    pytest.fail(f"no backend of {app_name} waited for a lock within {timeout} s")
+
+
 async def terminate_backend(admin: asyncpg.Connection, pid: int) -> None:
     """Terminate a server backend, as an operator or a fail-over would."""
     assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -74,8 +90,20 @@ class ProgressProbe:
         if cls.rows >= cls.wanted:
             cls.reached.set()
 
+    def reset(self, total: int | None = None) -> None:
+        type(self).rows = 0
+
     def close(self) -> None:
         pass
+
+    @classmethod
+    async def wait(cls, task: asyncio.Task[Any]) -> None:
+        """Wait until ``wanted`` rows were written; fail at once if ``task`` ends first."""
+        reached = asyncio.create_task(cls.reached.wait())
+        await asyncio.wait({task, reached}, return_when=asyncio.FIRST_COMPLETED)
+        if not reached.done():
+            reached.cancel()
+            pytest.fail(f"insert_frame ended before writing {cls.wanted} rows: {task!r}")
 
     @classmethod
     def expect(cls, rows: int) -> type[ProgressProbe]:

@@ -180,7 +180,7 @@ async def test_cancel_inside_insert_frame_writes_nothing(
     task = asyncio.create_task(
         tk.insert_frame(db, AllTypes, frame, chunk_size=INSERT_CHUNK, progress=True)
     )
-    await probe.reached.wait()
+    await probe.wait(task)
     await cancel_and_wait(task)
     assert probe.rows < INSERT_ROWS
     monkeypatch.undo()

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pandas as pd
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlmodel import select
 
 import toolkit as tk
@@ -24,7 +25,7 @@ from toolkit import crud, demo
 from toolkit.demo import Post, Team, User
 
 from ..frame_models import Keyed
-from .support import row_count, wait_until_pool_idle
+from .support import row_count, wait_for_lock_wait, wait_until_pool_idle
 
 TASKS = 200
 USERS = 20
@@ -163,21 +164,16 @@ def overlapping_frames(count: int, size: int, seed: int) -> list[pd.DataFrame]:
 
 @pytest.mark.parametrize("on_conflict", ["ignore", "update"])
 async def test_concurrent_upserts_of_overlapping_keys(
-    small_pool_db: tk.Database, on_conflict: str, request: pytest.FixtureRequest
+    small_pool_db: tk.Database, on_conflict: str
 ) -> None:
     """Concurrent insert_frame calls whose keys overlap all succeed: the table ends with
-    each key once, and (for "ignore") the counts returned add up to the rows written."""
-    if small_pool_db.dialect == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: on PostgreSQL the staged INSERT ... SELECT ... ON CONFLICT "
-                "takes row locks in frame order, so concurrent overlapping upserts deadlock; "
-                "the deadlock surfaces as QueryError ('Check the SQL ...'), neither avoided "
-                "(ordered keys) nor retried nor a TransactionConflictError; SQLite "
-                "serialises the same calls correctly",
-            )
-        )
+    each key once, and (for "ignore") the counts returned add up to the rows written.
+
+    Found by this suite, on PostgreSQL: the staged INSERT ... SELECT took row locks in
+    frame order, so overlapping upserts deadlocked (the rows now go in key order); and
+    with a conflict target, a concurrent insert of the same new row could fail on the
+    table's other unique key (now "ignore" has no target, and "update" merges take
+    turns per table)."""
     db = small_pool_db
     frames = overlapping_frames(count=8, size=200, seed=7)
     results = await asyncio.wait_for(
@@ -193,4 +189,39 @@ async def test_concurrent_upserts_of_overlapping_keys(
     assert await row_count(db, "test_keyed") == len(union)
     if on_conflict == "ignore":
         assert sum(results) == len(union)  # type: ignore[arg-type]
+    await wait_until_pool_idle(db)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("whose", ["own-transaction", "caller-transaction"])
+async def test_deadlocked_upsert(
+    watched_pg_db: tk.Database, app_name: str, pg_admin: asyncpg.Connection, whose: str
+) -> None:
+    """An upsert that PostgreSQL picks as a deadlock's victim: retried when insert_frame
+    owns the transaction (and then succeeds), a TransactionConflictError that names the
+    fix inside the caller's transaction; never a QueryError."""
+    db = watched_pg_db
+    await tk.insert_frame(db, Keyed, pd.DataFrame({"id": [1, 2], "code": ["a", "b"]}))
+    upsert = pd.DataFrame({"id": [1, 2], "code": ["a", "b"], "qty": [5, 5]})
+    async with db.engine.connect() as other, db.engine.connect() as caller:
+        await other.execute(text("UPDATE test_keyed SET qty = 1 WHERE id = 2"))
+        target = db if whose == "own-transaction" else caller
+        if whose == "caller-transaction":
+            await caller.begin()
+        # The upsert locks row 1, then waits for row 2; ``other`` then waits for row 1.
+        # The upsert waited first, so its deadlock check fires first and it is the victim.
+        task = asyncio.create_task(tk.insert_frame(target, Keyed, upsert, on_conflict="update"))
+        await wait_for_lock_wait(pg_admin, app_name)
+        await other.execute(text("UPDATE test_keyed SET qty = 2 WHERE id = 1"))
+        await other.commit()
+        if whose == "own-transaction":
+            assert await asyncio.wait_for(task, TIMEOUT_SECONDS) == 2
+        else:
+            with pytest.raises(tk.TransactionConflictError, match="run_transaction") as info:
+                await asyncio.wait_for(task, TIMEOUT_SECONDS)
+            assert isinstance(info.value.__cause__, Exception)  # the driver's, chained
+            await caller.rollback()
+    frame = await tk.read_frame(db, "SELECT id, qty FROM test_keyed ORDER BY id")
+    expected = [5, 5] if whose == "own-transaction" else [2, 1]
+    assert frame["qty"].tolist() == expected
     await wait_until_pool_idle(db)

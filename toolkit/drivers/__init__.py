@@ -37,8 +37,9 @@ class WriteTarget:
         The columns being written, unquoted, in the Arrow table's order.
     quoted_columns : tuple[str, ...]
     conflict_columns : tuple[str, ...]
-        Quoted columns of the key ``on_conflict`` acts on (primary key or a unique key
-        fully present in the frame); empty when there is none.
+        Quoted columns of the key ``on_conflict="update"`` acts on (primary key or a
+        unique key fully present in the frame), and the order staged rows are written
+        in; empty when there is none.
     serial_column : str | None
         An auto-incrementing integer primary key given explicitly in the frame, whose
         sequence must be moved past the new values (PostgreSQL).
@@ -63,9 +64,12 @@ class WriteTarget:
         """
         if on_conflict == "error":
             return ""
-        target = f"({', '.join(self.conflict_columns)})" if self.conflict_columns else ""
         if on_conflict == "ignore":
-            return f" ON CONFLICT {target} DO NOTHING"
+            # No conflict target: a row that collides with a stored one on *any* unique
+            # key is skipped. With a target, a collision on another key (or a concurrent
+            # insert of the same row reaching that key's index first) is an error.
+            return " ON CONFLICT DO NOTHING"
+        target = f"({', '.join(self.conflict_columns)})" if self.conflict_columns else ""
         updates = [c for c in self.update_columns if c not in self.conflict_columns]
         # With every column in the key, rewriting a key column keeps the row as it is.
         sets = ", ".join(f"{c} = {excluded}.{c}" for c in updates or self.conflict_columns[:1])

@@ -9,7 +9,8 @@ arrays, NUMERIC without scale, TIME) make the read fall back to ``fetch``.
 Writing: validated Arrow tables are written as CSV (``quoting_style="all_valid"``: every
 value quoted, NULL the bare empty field, which is COPY's default) and sent with
 ``copy_to_table``. ``on_conflict`` other than "error" copies into a temporary staging
-table first, then ``INSERT ... SELECT ... ON CONFLICT``.
+table first, then ``INSERT ... SELECT ... ORDER BY key ON CONFLICT``: in key order so
+that concurrent upserts lock rows in one order and never deadlock each other.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from . import WriteTarget
 __all__ = ["describe", "read", "stream", "write"]
 
 _NULL = "\\N"
+#: First key of the advisory locks that make upserts into one table take turns.
+_UPSERT_LOCKS = 0x746B
 #: While streaming, parse once this much CSV has arrived.
 _STREAM_PARSE_BYTES = 1 << 20
 
@@ -310,8 +313,20 @@ async def write(
         if staged:
             cols = ", ".join(target.quoted_columns)
             action = target.conflict_clause(on_conflict, excluded="EXCLUDED")
+            # Rows in key order: concurrent upserts of overlapping keys then lock them in
+            # one order, so they queue instead of deadlocking.
+            key = ", ".join(target.conflict_columns)
+            order = f" ORDER BY {key}" if key else ""
+            if on_conflict == "update":
+                # ON CONFLICT (key) DO UPDATE arbitrates on that key only: a concurrent
+                # upsert of the same new row can reach another unique index (code, email)
+                # first and fail there. Upserts into one table take turns for this
+                # statement (until commit); the COPY above still runs side by side.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))", _UPSERT_LOCKS, target.table
+                )
             status = await conn.execute(
-                f'INSERT INTO {target.table} ({cols}) SELECT {cols} FROM "{stage}"{action}'
+                f'INSERT INTO {target.table} ({cols}) SELECT {cols} FROM "{stage}"{order}{action}'
             )
             written = int(status.rsplit(" ", 1)[-1])
             await conn.execute(f'DROP TABLE "{stage}"')
