@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -59,6 +60,8 @@ __all__ = ["DEFAULT_URL", "ENV_VAR", "Database", "connect", "resolve_url"]
 ENV_VAR = "TOOLKIT_DATABASE_URL"
 DEFAULT_URL = "sqlite+aiosqlite:///toolkit.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How long closing a busy SQLite connection waits for its interrupted statement.
+SQLITE_CLOSE_WAIT_SECONDS = 2.0
 #: Execution option that marks a connection's transactions as read-only (SQLite uses a
 #: deferred BEGIN for them so they do not take the write lock).
 READ_ONLY_OPTION = "toolkit_read_only"
@@ -241,6 +244,7 @@ class Database:
             read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
+        event.listen(engine.sync_engine, "close", _end_sqlite_transaction)
         return engine
 
     # -- sessions ---------------------------------------------------------------------
@@ -361,6 +365,37 @@ def _aware_on_sqlite(target: Any, context: Any, *_: Any) -> None:
         value = target.__dict__.get(key)
         if isinstance(value, datetime) and value.tzinfo is None:
             set_committed_value(target, key, value.replace(tzinfo=UTC))
+
+
+def _end_sqlite_transaction(dbapi_connection: Any, _record: Any) -> None:
+    """Stop, then roll back, a SQLite connection the pool is closing (pool "close" event).
+
+    A task cancelled in the middle of a statement makes SQLAlchemy drop ("terminate")
+    its connection, and aiosqlite has no graceful close for that: the sqlite3 connection,
+    its open transaction and so SQLite's one write lock lived on until the garbage
+    collector found them, and every other writer waited out the busy timeout. Here the
+    running statement is interrupted and the transaction rolled back on the
+    connection's worker thread before the close goes on; the wait is bounded, and
+    instant for the idle connections a pool usually closes.
+    """
+    aio = getattr(dbapi_connection, "driver_connection", None)
+    raw: sqlite3.Connection | None = getattr(aio, "_connection", None)
+    if aio is None or raw is None:
+        return
+    ended = threading.Event()
+
+    def rollback() -> None:
+        try:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+        finally:
+            ended.set()
+
+    raw.interrupt()
+    # aiosqlite's worker queue (the one behind its private ``_execute``): a job with no
+    # future, run after the interrupted statement returns.
+    aio._tx.put_nowait((None, rollback))
+    ended.wait(timeout=SQLITE_CLOSE_WAIT_SECONDS)
 
 
 event.listen(Mapper, "load", _aware_on_sqlite)

@@ -8,7 +8,6 @@ connection goes back to the pool within a moment, and the very next call works.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sqlite3
 import time
 from collections.abc import Coroutine
@@ -85,12 +84,6 @@ async def test_cancel_inside_transaction_commits_nothing(db: tk.Database, delay:
     await first_done.wait()
     await asyncio.sleep(delay)
     await cancel_and_wait(task)
-    if db.dialect == "sqlite":
-        # About one cancellation in 150 lands inside a SELECT's execute and leaks the
-        # SQLite write lock until the garbage collector runs: the defect pinned,
-        # deterministically, by test_cancel_during_a_query_releases_the_write_lock.
-        # Waiting for it here keeps this test about everything else; drop with the fix.
-        await collect_leaked_sqlite_lock(db)
     await assert_usable_at_once(db)
     await wait_until_pool_idle(db)
 
@@ -105,22 +98,14 @@ def slow_count_sql(dialect: str) -> str:
     )
 
 
-async def test_cancel_during_a_query_releases_the_write_lock(
-    db: tk.Database, request: pytest.FixtureRequest
-) -> None:
+async def test_cancel_during_a_query_releases_the_write_lock(db: tk.Database) -> None:
     """A transaction cancelled while a query runs (after a CRUD write took the write
-    lock) is rolled back at once: another writer gets through immediately."""
-    if db.dialect == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: cancelled inside a SELECT's execute, SQLAlchemy invalidates "
-                "the aiosqlite connection; its close leaves the stepped statement "
-                "unfinalized, so sqlite3 keeps a zombie connection whose transaction (and "
-                "write lock) lives until the garbage collector runs: other writers wait "
-                "the 30 s busy timeout, then fail with 'database is locked'",
-            )
-        )
+    lock) is rolled back at once: another writer gets through immediately.
+
+    Found by this suite, on SQLite: SQLAlchemy drops the cancelled connection, and
+    aiosqlite has no graceful close for that, so the transaction and the write lock
+    lived until the garbage collector ran; the pool's close now interrupts the
+    statement and rolls back first."""
     in_query = asyncio.Event()
 
     async def work() -> None:
@@ -134,23 +119,11 @@ async def test_cancel_during_a_query_releases_the_write_lock(
     await asyncio.sleep(0.3)
     assert not task.done(), "the query finished before it could be cancelled"
     await cancel_and_wait(task)
-    try:
-        if db.dialect == "sqlite":
-            # Probe the lock directly: a pooled writer would sit in the busy timeout.
-            assert sqlite_write_lock_is_free(db), "the cancelled transaction kept the lock"
-        else:
-            await assert_usable_at_once(db)
-    finally:
-        gc.collect()  # frees a leaked connection, so that teardown does not wait for it
+    if db.dialect == "sqlite":
+        # Probe the lock directly: a pooled writer would sit in the busy timeout.
+        assert sqlite_write_lock_is_free(db), "the cancelled transaction kept the lock"
+    await assert_usable_at_once(db)
     await wait_until_pool_idle(db)
-
-
-async def collect_leaked_sqlite_lock(db: tk.Database, timeout: float = 5.0) -> None:
-    """Run the garbage collector until no leaked connection holds SQLite's write lock."""
-    deadline = time.monotonic() + timeout
-    while not sqlite_write_lock_is_free(db) and time.monotonic() < deadline:
-        gc.collect()
-        await asyncio.sleep(0.05)
 
 
 def sqlite_write_lock_is_free(db: tk.Database) -> bool:
@@ -243,20 +216,12 @@ async def test_cancel_inside_read_frame(db: tk.Database) -> None:
     await wait_until_pool_idle(db)
 
 
-async def test_cancel_inside_read_frame_is_prompt(
-    db: tk.Database, request: pytest.FixtureRequest
-) -> None:
+async def test_cancel_inside_read_frame_is_prompt(db: tk.Database) -> None:
     """Cancelling a long-running read_frame takes effect within a second, as a notebook
-    user pressing "interrupt" expects, not when the query would have finished."""
-    if db.dialect == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DEFECT: on SQLite a cancelled read_frame only ends when the worker "
-                "thread has run the whole query (here ~5 s; any length in real use): the "
-                "driver never calls sqlite3.Connection.interrupt()",
-            )
-        )
+    user pressing "interrupt" expects, not when the query would have finished.
+
+    Found by this suite, on SQLite: the worker thread ran the whole query first; a
+    cancel now calls sqlite3's interrupt()."""
     assert await cancel_read_frame(db, long_query_sql(db.dialect)) < PROMPT_SECONDS
     await wait_until_pool_idle(db)
 

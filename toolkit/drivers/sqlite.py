@@ -8,6 +8,7 @@ free while SQLite works and no SQLAlchemy ``Row`` is ever built.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import sqlite3
@@ -32,12 +33,25 @@ _to_object_array: Callable[[list[tuple[Any, ...]]], Any] | None = getattr(
 
 
 async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``fn(sqlite3_connection)`` on the connection's own worker thread."""
+    """Run ``fn(sqlite3_connection)`` on the connection's own worker thread.
+
+    Cancelling the caller interrupts the running statement (``sqlite3.interrupt()``,
+    made to be called from another thread) and waits the moment it takes to stop, so a
+    notebook interrupt ends a long query at once and leaves the connection idle.
+    """
     # aiosqlite's private hook, stable since 0.17: the one way to run a whole job on
     # the thread that owns the sqlite3 connection.
     execute: Any = conn._execute
-    result: T = await execute(fn, conn._conn)
-    return result
+    raw = conn._conn
+    job: asyncio.Future[T] = asyncio.ensure_future(execute(fn, raw))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        raw.interrupt()
+        await asyncio.wait({job})
+        if not job.cancelled():
+            job.exception()  # retrieved: "interrupted" is the expected outcome
+        raise
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
