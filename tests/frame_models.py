@@ -48,6 +48,21 @@ class Keyed(SQLModel, table=True):
     note: str | None = None
 
 
+#: The dtypes read_frame gives AllTypes' columns (the rules of toolkit/dtypes.py).
+EXPECTED_DTYPES = {
+    "id": "Int64",
+    "small": "Int64",
+    "i": "Int64",
+    "big": "Int64",
+    "f": "float64",
+    "n": "decimal128(12, 2)[pyarrow]",
+    "s": "string",
+    "t": "string",
+    "b": "boolean",
+    "ts": "datetime64[us, UTC]",
+    "naive": "datetime64[us]",
+    "d": "datetime64[s]",
+}
 UTC = dt.UTC
 TEXTS = ["plain", "", "with, comma", 'with "quotes"', "line\nbreak", "\\N", "ünïcødé ✓ 🎉", None]
 

@@ -18,22 +18,7 @@ from toolkit import crud
 from toolkit.demo import Team, User
 
 from .conftest import PG_URL
-from .frame_models import AllTypes, sample_rows
-
-EXPECTED_DTYPES = {
-    "id": "Int64",
-    "small": "Int64",
-    "i": "Int64",
-    "big": "Int64",
-    "f": "float64",
-    "n": "decimal128(12, 2)[pyarrow]",
-    "s": "string",
-    "t": "string",
-    "b": "boolean",
-    "ts": "datetime64[us, UTC]",
-    "naive": "datetime64[us]",
-    "d": "datetime64[s]",
-}
+from .frame_models import EXPECTED_DTYPES, AllTypes, sample_rows
 
 
 async def fill(db: tk.Database, n: int = 40) -> None:

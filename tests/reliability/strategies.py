@@ -9,9 +9,9 @@ Each column kind has several *containers* (the dtype of the frame column: ``obje
 holding Python values, or a typed pandas dtype), since the validation takes a different
 path for each.
 
-Inputs that hit an open defect are kept out of these strategies and pinned by an
-example-based ``xfail(strict=True)`` test instead (see ``test_frame_inputs.py``), so that
-the properties keep guarding everything else; each exclusion says which test pins it.
+An input that hits a defect not yet fixed is kept out of these strategies and pinned by
+an example-based ``xfail(strict=True)`` test instead, so that the properties keep
+guarding everything else; each exclusion says which test pins it. None is open now.
 """
 
 from __future__ import annotations
@@ -146,10 +146,11 @@ def decimal_cells(container: str) -> st.SearchStrategy[Cell]:
     """Cells for NUMERIC(12, 2): at most 2 places, at most 10 digits before the point."""
     if container == "float64":
         # Whole cents are exact through repr; floats with a third decimal place are
-        # refused. Third places on values >= ~1000 are silently rounded today (pinned by
-        # test_float_with_third_decimal_place_refused_at_any_magnitude), so they stay small.
+        # refused at any magnitude (and from 10**10 up for having too many digits).
         cents = st.integers(-(10**12), 10**12).map(lambda k: k / 100)
-        thirds = st.integers(-99_999, 99_999).filter(lambda k: k % 10 != 0).map(lambda k: k / 1000)
+        thirds = (
+            st.integers(-(10**13), 10**13).filter(lambda k: k % 10 != 0).map(lambda k: k / 1000)
+        )
         return st.one_of(
             st.just(Cell(np.nan, None)),
             cents.map(lambda v: Cell(v, _decimal_expected(Decimal(repr(v))))),
@@ -179,8 +180,8 @@ def decimal_cells(container: str) -> st.SearchStrategy[Cell]:
 
 #: Characters that break naive CSV, COPY or LIKE handling, NUL, and emoji sequences.
 AWKWARD = [*"\x00\r\n\t\"',;\\%_ N", "\\N", "🎉", "👩\u200d💻", "e\u0301", "\ufeff"]
-#: Unicode text without lone surrogates (CRUD still passes them to the driver: pinned by
-#: test_create_checks_the_sql_column); frames get them through ``text_cells``.
+#: Unicode text without lone surrogates; those, and NUL where it is refused, are added
+#: as invalid cells where a strategy needs them (``text_cells``, the CRUD strategies).
 TEXT = st.lists(st.one_of(st.characters(codec="utf-8"), st.sampled_from(AWKWARD)), max_size=25).map(
     "".join
 )

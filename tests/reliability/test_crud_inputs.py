@@ -7,8 +7,9 @@ with nothing written. ``crud.search`` lookups with random strings (LIKE wildcard
 quotes, backslashes, SQL fragments) and numbers never raise a driver error and return
 exactly the rows a Python-side filter returns.
 
-Known defects are pinned by example-based ``xfail(strict=True)`` tests and kept out of
-the strategies, so the properties keep guarding everything else.
+The defects this suite found (SQL column limits unchecked by CRUD, NUL and out-of-range
+integers reaching the driver from lookups and keys) are fixed; the example-based tests
+below that pinned them now guard the fixes.
 """
 
 from __future__ import annotations
