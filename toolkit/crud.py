@@ -15,7 +15,7 @@ import hashlib
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pydantic
 from sqlalchemy import ColumnElement, DateTime, func, insert, inspect, tuple_
@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .dtypes import model_specs, value_problem
 from .errors import MultipleResultsFound, ValidationError
-from .filters import build_filters, coerce_value, column_of, order_clauses
+from .filters import build_filters, coerce_value, column_of, field_adapter, order_clauses
 from .loading import Load, loader_options
 from .transactions import reading as _reading
 from .transactions import writing as _writing
@@ -214,27 +214,16 @@ def _stored_value(column_type: Any, value: Any) -> Any:
 def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a partial set of fields on their own (for bulk updates)."""
     _check_fields(model, values)
-    fields = model.model_fields
+    columns = inspect(model).columns
     out: dict[str, Any] = {}
     for name, value in values.items():
-        info = fields.get(name)
-        if info is None:
-            out[name] = value
-            continue
-        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
-            info.annotation if not info.metadata else _annotated(info)
-        )
         try:
-            checked = adapter.validate_python(value)
+            checked = field_adapter(model, name, lookup=False).validate_python(value)
         except pydantic.ValidationError as exc:
             raise ValidationError(model.__name__, name, exc.errors()[0]["msg"], value) from exc
-        out[name] = _stored_value(inspect(model).columns[name].type, checked)
+        out[name] = _stored_value(columns[name].type, checked)
         _check_column(model, name, out[name])
     return out
-
-
-def _annotated(info: Any) -> Any:
-    return Annotated[(info.annotation, *info.metadata)]
 
 
 # -- primary keys -----------------------------------------------------------------------

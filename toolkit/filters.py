@@ -13,7 +13,7 @@ Operators: ``eq`` (the default), ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 import pydantic
 from sqlalchemy import ColumnElement, inspect
@@ -22,7 +22,14 @@ from sqlalchemy.orm import InstrumentedAttribute
 from .dtypes import model_specs, value_problem
 from .errors import UnknownFieldError, ValidationError
 
-__all__ = ["OPERATORS", "build_filters", "coerce_value", "column_of", "order_clauses"]
+__all__ = [
+    "OPERATORS",
+    "build_filters",
+    "coerce_value",
+    "column_of",
+    "field_adapter",
+    "order_clauses",
+]
 
 _Op = Callable[[Any, Any], ColumnElement[bool]]
 
@@ -69,29 +76,35 @@ def column_of(model: type[Any], name: str) -> InstrumentedAttribute[Any]:
     return attr
 
 
-_ADAPTERS: dict[tuple[type[Any], str], pydantic.TypeAdapter[Any]] = {}
+_ADAPTERS: dict[tuple[type[Any], str, bool], pydantic.TypeAdapter[Any]] = {}
 
 
-def _adapter(model: type[Any], name: str) -> pydantic.TypeAdapter[Any]:
-    key = (model, name)
+def field_adapter(model: type[Any], name: str, *, lookup: bool) -> pydantic.TypeAdapter[Any]:
+    """A (cached) pydantic adapter for one field of ``model``.
+
+    ``lookup=False`` validates a value to store: the field's full rules (its
+    constraints, ``Optional`` kept). ``lookup=True`` coerces a value a column is compared
+    with: the bare type, without ``Optional`` (``None`` becomes ``IS NULL``) and without
+    the constraints (``qty__lt=-1`` is a fine question even where ``qty >= 0``).
+    """
+    key = (model, name, lookup)
     if key not in _ADAPTERS:
-        _ADAPTERS[key] = _make_adapter(model, name)
+        _ADAPTERS[key] = pydantic.TypeAdapter(_field_type(model, name, lookup=lookup))
     return _ADAPTERS[key]
 
 
-def _make_adapter(model: type[Any], name: str) -> pydantic.TypeAdapter[Any]:
-    fields = getattr(model, "model_fields", {})
-    info = fields.get(name)
+def _field_type(model: type[Any], name: str, *, lookup: bool) -> Any:
+    info = getattr(model, "model_fields", {}).get(name)
     if info is None or info.annotation is None:
-        return pydantic.TypeAdapter(Any)
+        return Any
     annotation = info.annotation
-    # Lookups compare against stored values: drop Optional so None is handled by the
-    # operator (``IS NULL``), keep the base type for coercion.
+    if not lookup:
+        return Annotated[(annotation, *info.metadata)] if info.metadata else annotation
     if get_origin(annotation) is not None and type(None) in get_args(annotation):
         non_null = [a for a in get_args(annotation) if a is not type(None)]
         if len(non_null) == 1:
             annotation = non_null[0]
-    return pydantic.TypeAdapter(annotation)
+    return annotation
 
 
 def coerce_value(model: type[Any], name: str, value: Any) -> Any:
@@ -106,7 +119,7 @@ def coerce_value(model: type[Any], name: str, value: Any) -> Any:
     if value is None:
         return None
     try:
-        coerced = _adapter(model, name).validate_python(value)
+        coerced = field_adapter(model, name, lookup=True).validate_python(value)
     except pydantic.ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise ValidationError(model.__name__, name, reason, value) from exc
