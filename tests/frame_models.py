@@ -48,6 +48,18 @@ class Keyed(SQLModel, table=True):
     note: str | None = None
 
 
+class Renamed(SQLModel, table=True):
+    """Fields named apart from their columns, and a NUMERIC with a precision only."""
+
+    __tablename__ = "test_renamed"
+
+    key: int | None = Field(default=None, sa_column=Column("row_key", Integer, primary_key=True))
+    at: dt.datetime | None = Field(
+        default=None, sa_column=Column("stamped_at", DateTime(timezone=True))
+    )
+    amount: Decimal | None = Field(default=None, sa_column=Column("amount_whole", Numeric(6)))
+
+
 #: The dtypes read_frame gives AllTypes' columns (the rules of toolkit/dtypes.py).
 EXPECTED_DTYPES = {
     "id": "Int64",

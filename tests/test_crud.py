@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import selectinload
 from sqlmodel import select
 
 import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Post, Team, User, UserCreate, UserRead
+
+from .frame_models import AllTypes, Renamed
 
 
 def user(i: int, **extra: object) -> dict[str, object]:
@@ -356,3 +360,56 @@ async def test_inside_user_begin_joins_the_transaction(db: tk.Database) -> None:
         assert await crud.search(s, Team) == []
         result = await s.exec(select(Team))
         assert result.all() == []
+
+
+# -- models whose fields are named apart from their columns -------------------------------
+
+
+async def test_every_call_by_key_on_renamed_columns(db: tk.Database) -> None:
+    """A primary key and a timestamp whose fields are named apart from their columns:
+    every by-key call works and the timestamp is stored as its UTC instant."""
+    at = dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    utc = dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)
+    async with db.session() as s:
+        first, second = await crud.create_many(s, Renamed, [{"at": at}, {"amount": 7}])
+        assert first.at == utc
+        got = await crud.get(s, Renamed, first.key)
+        assert got is not None and got.at == utc
+        assert await crud.get(s, Renamed, (second.key,)) is second  # a 1-tuple key
+        assert (await crud.update(s, Renamed, first.key, amount=5)) is not None
+        assert await crud.update_many(s, Renamed, [first.key, second.key], at=at) == 2
+    async with db.session() as s:
+        rows = await crud.search(s, Renamed)
+        assert [(r.at, r.amount) for r in rows] == [(utc, Decimal(5)), (utc, Decimal(7))]
+        assert await crud.delete(s, Renamed, first.key)
+        assert await crud.delete_many(s, Renamed, [second.key]) == 1
+        assert await crud.search(s, Renamed) == []
+
+
+async def test_numeric_with_precision_only_takes_whole_numbers(db: tk.Database) -> None:
+    """NUMERIC(6) is NUMERIC(6, 0): a fraction is refused (PostgreSQL would round it),
+    by CRUD and by insert_frame alike."""
+    async with db.session() as s:
+        with pytest.raises(tk.ValidationError, match="0 decimal places"):
+            await crud.create(s, Renamed, amount=Decimal("1.5"))
+        with pytest.raises(tk.ValidationError, match="6 digits"):
+            await crud.create(s, Renamed, amount=Decimal(10**6))
+        assert (await crud.create(s, Renamed, amount=Decimal(12))).amount == 12
+    with pytest.raises(tk.FrameValidationError, match="decimal places"):
+        await tk.insert_frame(db, Renamed, pd.DataFrame({"amount": [1.5]}))
+
+
+async def test_update_checks_only_the_changed_columns(db: tk.Database) -> None:
+    """A stored value the column's declared limit refuses (written by a less strict
+    tool; SQLite does not enforce VARCHAR lengths) does not block changing other fields."""
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL refuses to store the over-long value in the first place")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO test_all_types (id, s) VALUES (1, :s)"), {"s": "x" * 30}
+        )
+    async with db.session() as s:
+        updated = await crud.update(s, AllTypes, 1, i=5)
+        assert updated is not None and updated.i == 5 and updated.s == "x" * 30
+        with pytest.raises(tk.ValidationError, match="longer than 20"):
+            await crud.update(s, AllTypes, 1, s="y" * 21)

@@ -14,7 +14,7 @@ import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Post, User
 
-from .frame_models import AllTypes, Keyed, sample_rows
+from .frame_models import AllTypes, Keyed, Renamed, sample_rows
 
 
 async def count(db: tk.Database, model: type) -> int:
@@ -302,3 +302,20 @@ async def test_progress_bar_when_asked(db: tk.Database, capsys: pytest.CaptureFi
     assert "30.0/30.0" in capsys.readouterr().err
     await tk.insert_frame(db, User, users_frame(30, start=100), chunk_size=10)
     assert capsys.readouterr().err == ""  # small frame, nobody watching: no bar
+
+
+async def test_fields_named_apart_from_their_columns(db: tk.Database) -> None:
+    """A frame names such a column by its field or by its column (as read_frame does);
+    to_frame names it by field; both round-trip."""
+    at = pd.Timestamp("2024-01-01 12:00", tz="UTC")
+    by_field = pd.DataFrame({"key": [1], "at": [at], "amount": [Decimal(3)]})
+    assert await tk.insert_frame(db, Renamed, by_field) == 1
+    read = await tk.read_frame(db, select(Renamed))
+    assert read.columns.tolist() == ["row_key", "stamped_at", "amount_whole"]
+    assert await tk.insert_frame(db, Renamed, read.assign(row_key=[2])) == 1
+    async with db.session() as s:
+        rows = await crud.search(s, Renamed)
+    frame = tk.to_frame(rows)
+    assert frame.columns.tolist() == ["key", "at", "amount"]
+    assert frame["key"].tolist() == [1, 2]
+    assert frame["at"].tolist() == [at, at]

@@ -27,7 +27,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .dtypes import model_specs, value_problem
 from .errors import MultipleResultsFound, ValidationError
-from .filters import build_filters, coerce_value, column_of, field_adapter, order_clauses
+from .filters import (
+    build_filters,
+    coerce_value,
+    column_of,
+    field_adapter,
+    order_clauses,
+    storable,
+)
 from .loading import Load, loader_options
 from .transactions import reading as _reading
 from .transactions import writing as _writing
@@ -160,14 +167,18 @@ def validate(
     --------
     >>> crud.validate(User, username="ann", email="a@x.org")
     """
-    merged = {**_as_dict(model, data), **values}
+    return _validated(model, {**_as_dict(model, data), **values}, model_specs(model))
+
+
+def _validated(model: type[M], merged: dict[str, Any], columns: Iterable[str]) -> M:
+    """``validate``, with the SQL column limits checked for ``columns`` only."""
     _check_fields(model, merged)
     try:
         obj = model.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _raise_validation(model, exc) from exc
     obj = _normalise(model, obj)
-    for name in model_specs(model):
+    for name in columns:
         _check_column(model, name, getattr(obj, name, None))
     return obj
 
@@ -186,11 +197,11 @@ def _check_column(model: type[Any], name: str, value: Any) -> None:
 
 def _normalise(model: type[M], obj: M) -> M:
     """Store values the same way on both dialects, as ``insert_frame`` does."""
-    for column in inspect(model).columns:
-        value = getattr(obj, column.key, None)
+    for name, column in inspect(model).columns.items():
+        value = getattr(obj, name, None)
         stored = _stored_value(column.type, value)
         if stored is not value:
-            setattr(obj, column.key, stored)
+            setattr(obj, name, stored)
     return obj
 
 
@@ -229,38 +240,58 @@ def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, A
 # -- primary keys -----------------------------------------------------------------------
 
 
-def _pk_columns(model: type[Any]) -> list[Any]:
-    return [getattr(model, col.key) for col in inspect(model).primary_key]
+def _pk_keys(model: type[Any]) -> list[str]:
+    """Attribute names of the primary key's columns (a field may differ from its column)."""
+    mapper = inspect(model)
+    return [mapper.get_property_by_column(col).key for col in mapper.primary_key]
 
 
-def _pk_value(model: type[Any], pk: Any) -> Any:
-    """``pk`` coerced to the key's type and checked bindable, as a lookup value is.
+def _pk_value(model: type[Any], pk: Any) -> tuple[Any, ...]:
+    """``pk`` as a tuple of one value per key column, each coerced to its field's type.
 
     Raises
     ------
     ValidationError
-        A key that cannot be one of the column's values (``"x"`` for an integer id, an
-        integer beyond the column's range).
+        A key of the wrong shape, or a part that is not of its field's type (``"x"`` for
+        an integer id).
     """
-    keys = [col.key for col in _pk_columns(model)]
-    if len(keys) == 1:
-        return coerce_value(model, keys[0], pk)
-    if isinstance(pk, tuple | list) and len(pk) == len(keys):
-        return tuple(coerce_value(model, k, v) for k, v in zip(keys, pk, strict=True))
-    return pk  # SQLAlchemy names the expected shape of a composite key
+    keys = _pk_keys(model)
+    parts = tuple(pk) if isinstance(pk, tuple | list) else (pk,)
+    if len(parts) != len(keys):
+        raise ValidationError(
+            model.__name__,
+            ", ".join(keys),
+            f"the primary key has {len(keys)} part(s) ({', '.join(keys)}), not {len(parts)}",
+            pk,
+        )
+    return tuple(coerce_value(model, k, v) for k, v in zip(keys, parts, strict=True))
 
 
 def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
-    cols = _pk_columns(model)
+    """``primary key IN ids``; a key no row can hold (out of the column's domain) is left
+    out, and one beyond the column's own width is bound as the lookups bind it."""
+    keys = _pk_keys(model)
     values = [_pk_value(model, pk) for pk in ids]
-    if len(cols) == 1:
-        clause: ColumnElement[bool] = cols[0].in_(values)
-        return clause
-    return tuple_(*cols).in_([tuple(i) for i in values])
+    if len(keys) == 1:
+        return build_filters(model, {f"{keys[0]}__in": [v[0] for v in values]})[0]
+    kept = [v for v in values if all(storable(part) for part in v)]
+    clause: ColumnElement[bool] = tuple_(*(getattr(model, k) for k in keys)).in_(kept)
+    return clause
 
 
-def _pk_eq(model: type[Any], pk: Any) -> ColumnElement[bool]:
-    return _pk_in(model, [pk])
+async def _by_key(
+    session: AsyncSession, model: type[M], key: tuple[Any, ...], options: Sequence[Any] = ()
+) -> M | None:
+    """The row with primary key ``key`` (from :func:`_pk_value`), or None."""
+    specs = model_specs(model)
+    plain = all(
+        value_problem(specs[k], v) is None for k, v in zip(_pk_keys(model), key, strict=True)
+    )
+    if plain and not options:
+        # The identity map first; SQLAlchemy binds the key with the column's own type.
+        return await session.get(model, key if len(key) > 1 else key[0])
+    result = await session.exec(select(model).where(_pk_in(model, [key])).options(*options))
+    return result.unique().one_or_none()
 
 
 # -- create -----------------------------------------------------------------------------
@@ -351,8 +382,8 @@ async def create_many(
 async def _insert_returning(session: AsyncSession, model: type[M], objs: list[M]) -> list[M]:
     """Bulk INSERT ... RETURNING in batches, results in input order."""
     rows = [obj.model_dump() for obj in objs]
-    pks = inspect(model).primary_key
-    pk = pks[0].key if len(pks) == 1 else None
+    pks = _pk_keys(model)
+    pk = pks[0] if len(pks) == 1 else None
     given = [pk is not None and row.get(pk) is not None for row in rows]
     if pk is not None and not any(given):
         for row in rows:
@@ -407,12 +438,10 @@ async def get(session: AsyncSession, model: type[M], pk: Any, *, load: Load = No
     --------
     >>> team = await crud.get(s, Team, 1, load=["members.posts"])
     """
+    key = _pk_value(model, pk)
     options = loader_options(model, load)
     async with _reading(session):
-        if not options:
-            return await session.get(model, _pk_value(model, pk))
-        result = await session.exec(select(model).where(_pk_eq(model, pk)).options(*options))
-        return result.unique().one_or_none()
+        return await _by_key(session, model, key, options)
 
 
 async def get_by(
@@ -467,7 +496,7 @@ async def search(
     --------
     >>> await crud.search(s, User, username__icontains="an", is_active=True)
     """
-    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
+    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_keys(model))
     if limit is not None:
         stmt = stmt.limit(limit)
     async with _reading(session):
@@ -503,7 +532,7 @@ async def paginate(
             model.__name__, "skip/limit", "skip must be >= 0, limit > 0", (skip, limit)
         )
     filters = build_filters(model, lookups)
-    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
+    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_keys(model))
     count = select(func.count()).select_from(model).where(*filters)
     async with _reading(session):
         total = (await session.exec(count)).one()
@@ -569,11 +598,14 @@ async def update(
     """
     changes = {**_as_dict(model, data), **values}
     _check_fields(model, changes)
+    key = _pk_value(model, pk)
     async with _writing(session, model):
-        obj = await session.get(model, _pk_value(model, pk))
+        obj = await _by_key(session, model, key)
         if obj is None:
             return None
-        checked = validate(model, {**obj.model_dump(), **changes})
+        # The whole row against the model's rules; the SQL limits for what changes only
+        # (a stored value is what it is, even if written by something less strict).
+        checked = _validated(model, {**obj.model_dump(), **changes}, changes)
         for name in changes:
             setattr(obj, name, getattr(checked, name))
         await session.flush()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -60,8 +59,6 @@ __all__ = ["DEFAULT_URL", "ENV_VAR", "Database", "connect", "resolve_url"]
 ENV_VAR = "TOOLKIT_DATABASE_URL"
 DEFAULT_URL = "sqlite+aiosqlite:///toolkit.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: How long closing a busy SQLite connection waits for its interrupted statement.
-SQLITE_CLOSE_WAIT_SECONDS = 2.0
 #: Execution option that marks a connection's transactions as read-only (SQLite uses a
 #: deferred BEGIN for them so they do not take the write lock).
 READ_ONLY_OPTION = "toolkit_read_only"
@@ -343,10 +340,9 @@ class Database:
 
 @functools.cache
 def _tz_columns(mapper: Mapper[Any]) -> tuple[str, ...]:
+    """Attribute names of the mapper's TIMESTAMP WITH TIME ZONE columns."""
     return tuple(
-        c.key
-        for c in mapper.columns
-        if isinstance(c.type, DateTime) and c.type.timezone and c.key is not None
+        key for key, c in mapper.columns.items() if isinstance(c.type, DateTime) and c.type.timezone
     )
 
 
@@ -356,10 +352,11 @@ def _aware_on_sqlite(target: Any, context: Any, *_: Any) -> None:
     SQLite has no time zones: the toolkit stores the UTC instant and SQLAlchemy hands it
     back naive. Applied to every ORM object loaded or refreshed from a SQLite database.
     """
-    keys = _tz_columns(sa_inspect(target).mapper)
-    if not keys or context.session is None:
-        return
-    if context.session.get_bind().dialect.name != "sqlite":
+    state = sa_inspect(target)
+    keys = _tz_columns(state.mapper)
+    # No query context when a bulk UPDATE writes its new values into loaded objects.
+    session = context.session if context is not None else state.session
+    if not keys or session is None or session.get_bind().dialect.name != "sqlite":
         return
     for key in keys:
         value = target.__dict__.get(key)
@@ -374,28 +371,23 @@ def _end_sqlite_transaction(dbapi_connection: Any, _record: Any) -> None:
     its connection, and aiosqlite has no graceful close for that: the sqlite3 connection,
     its open transaction and so SQLite's one write lock lived on until the garbage
     collector found them, and every other writer waited out the busy timeout. Here the
-    running statement is interrupted and the transaction rolled back on the
-    connection's worker thread before the close goes on; the wait is bounded, and
-    instant for the idle connections a pool usually closes.
+    running statement is interrupted and a rollback queued on the connection's worker
+    thread, which runs it as soon as the statement returns (moments later). Nothing here
+    waits: the event loop never blocks on a busy worker.
     """
     aio = getattr(dbapi_connection, "driver_connection", None)
     raw: sqlite3.Connection | None = getattr(aio, "_connection", None)
-    if aio is None or raw is None:
+    if aio is None or raw is None or not getattr(aio, "_running", False):
         return
-    ended = threading.Event()
 
     def rollback() -> None:
-        try:
-            if raw.in_transaction:
-                raw.execute("ROLLBACK")
-        finally:
-            ended.set()
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
 
     raw.interrupt()
     # aiosqlite's worker queue (the one behind its private ``_execute``): a job with no
     # future, run after the interrupted statement returns.
     aio._tx.put_nowait((None, rollback))
-    ended.wait(timeout=SQLITE_CLOSE_WAIT_SECONDS)
 
 
 event.listen(Mapper, "load", _aware_on_sqlite)

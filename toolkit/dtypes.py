@@ -10,8 +10,9 @@ BOOLEAN                        ``boolean`` (nullable)
 VARCHAR / TEXT / ENUM / UUID   ``string[pyarrow]`` (``StringDtype``; NULL is ``<NA>``)
 REAL / DOUBLE / FLOAT          ``float64`` (NULL is ``NaN``)
 NUMERIC(p, s)                  ``decimal128(p, s)[pyarrow]``: exact, vectorised, and
-                               ``.astype(float)`` away when speed matters more; a
-                               NUMERIC without scale is ``object`` holding ``Decimal``
+                               ``.astype(float)`` away when speed matters more;
+                               NUMERIC(p) is NUMERIC(p, 0); a bare NUMERIC (any
+                               size and scale) is ``object`` holding ``Decimal``
 TIMESTAMP WITH TIME ZONE       ``datetime64[us, UTC]`` (converted to UTC)
 TIMESTAMP (naive)              ``datetime64[us]``
 DATE                           ``datetime64[s]`` at midnight: pandas has no date dtype,
@@ -102,9 +103,10 @@ def spec_from_type(name: str, sa_type: Any) -> ColumnSpec:
     if isinstance(t, sqltypes.Float):
         return ColumnSpec(name, "float")
     if isinstance(t, sqltypes.Numeric):
-        if t.scale is None:
+        if t.scale is None and t.precision is None:
             return ColumnSpec(name, "decimal")
-        return ColumnSpec(name, "decimal", precision=t.precision or 38, scale=t.scale)
+        # NUMERIC(p) is NUMERIC(p, 0) in SQL (PostgreSQL rounds to whole numbers).
+        return ColumnSpec(name, "decimal", precision=t.precision or 38, scale=t.scale or 0)
     if isinstance(t, sqltypes.DateTime):
         return ColumnSpec(name, "datetime_tz" if t.timezone else "datetime")
     if isinstance(t, sqltypes.Date):
@@ -178,15 +180,11 @@ def decimal_problem(value: decimal.Decimal, precision: int, scale: int) -> str |
     return None
 
 
-def value_problem(spec: ColumnSpec, value: Any, *, stored: bool = True) -> str | None:
-    """Why a column of ``spec`` cannot take ``value``, or None when it can.
+def value_problem(spec: ColumnSpec, value: Any) -> str | None:
+    """Why a column of ``spec`` cannot store ``value`` exactly, or None when it can.
 
-    ``value`` is already of the field's Python type (pydantic has run). ``stored=True``
-    checks a value to be written: the integer range, text length, NUL and encoding, and
-    a NUMERIC's precision and scale. ``stored=False`` checks a value a column is compared
-    with (a lookup): only what no driver can bind for that column (an integer beyond its
-    range, text with NUL or a lone surrogate); a text too long or a third decimal place
-    is a fine comparison that matches nothing.
+    ``value`` is already of the field's Python type (pydantic has run). Checked: the
+    integer range, text length, NUL and encoding, and a NUMERIC's precision and scale.
     """
     if value is None:
         return None
@@ -197,9 +195,9 @@ def value_problem(spec: ColumnSpec, value: Any, *, stored: bool = True) -> str |
             return NUL_MESSAGE
         if not is_utf8(value):
             return SURROGATE_MESSAGE
-        if stored and spec.max_length is not None and len(value) > spec.max_length:
+        if spec.max_length is not None and len(value) > spec.max_length:
             return too_long_message(spec.max_length)
-    if stored and spec.kind == "decimal" and isinstance(value, decimal.Decimal):
+    if spec.kind == "decimal" and isinstance(value, decimal.Decimal):
         if spec.scale is None:
             return None if value.is_finite() else NOT_FINITE_DECIMAL
         return decimal_problem(value, spec.precision or 38, spec.scale)

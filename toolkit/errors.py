@@ -316,11 +316,13 @@ def _columns_from(detail: str | None, text: str) -> tuple[str, ...]:
     return ()
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for serialization failures, deadlocks and SQLite busy errors."""
+def is_retryable(exc: BaseException, *, busy: bool = True) -> bool:
+    """True for serialization failures, deadlocks and (with ``busy``) SQLite busy errors."""
     state = _sqlstate(exc)
     if state in {"40001", "40P01"}:
         return True
+    if not busy:
+        return False
     text = str(exc).lower()
     return "database is locked" in text or "database table is locked" in text
 

@@ -8,6 +8,11 @@ Operators: ``eq`` (the default), ``ne``, ``lt``, ``le``, ``gt``, ``ge``, ``in``,
 ``notin``, ``contains``, ``icontains``, ``startswith``, ``istartswith``, ``endswith``,
 ``iendswith``, ``isnull``. ``contains``/``startswith``/``endswith`` treat ``%`` and
 ``_`` in the value literally.
+
+A value no column can hold (an integer beyond 64 bits, text with NUL or a lone
+surrogate) is never sent to the driver, which could not bind it: the lookup becomes what
+it means, e.g. ``eq`` matches nothing and ``ne`` or ``lt=10**30`` every non-NULL row. An
+integer beyond the column's own width (``INTEGER`` is 32-bit) is bound as ``BIGINT``.
 """
 
 from __future__ import annotations
@@ -16,19 +21,21 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, get_args, get_origin
 
 import pydantic
-from sqlalchemy import ColumnElement, inspect
+from sqlalchemy import BigInteger, ColumnElement, false, inspect, literal
 from sqlalchemy.orm import InstrumentedAttribute
 
-from .dtypes import model_specs, value_problem
+from .dtypes import ColumnSpec, int_in_range, is_utf8, model_specs
 from .errors import UnknownFieldError, ValidationError
 
 __all__ = [
     "OPERATORS",
+    "bind_for",
     "build_filters",
     "coerce_value",
     "column_of",
     "field_adapter",
     "order_clauses",
+    "storable",
 ]
 
 _Op = Callable[[Any, Any], ColumnElement[bool]]
@@ -113,28 +120,64 @@ def coerce_value(model: type[Any], name: str, value: Any) -> Any:
     Raises
     ------
     ValidationError
-        The value cannot be read as the field's type, or cannot be bound for the column
-        (an integer beyond its range, text with NUL or a lone surrogate).
+        The value cannot be read as the field's type.
     """
     if value is None:
         return None
     try:
-        coerced = field_adapter(model, name, lookup=True).validate_python(value)
+        return field_adapter(model, name, lookup=True).validate_python(value)
     except pydantic.ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise ValidationError(model.__name__, name, reason, value) from exc
-    return _bindable(model, name, coerced)
 
 
-def _bindable(model: type[Any], name: str, value: Any) -> Any:
-    """Refuse a lookup value no driver can bind for the column (see ``value_problem``)."""
-    spec = model_specs(model).get(name)
-    problem = value_problem(spec, value, stored=False) if spec is not None else None
-    if problem is not None:
-        raise ValidationError(
-            model.__name__, name, f"{problem}, so no stored value can match it", value
-        )
+def storable(value: Any) -> bool:
+    """False for a value no column of either dialect can hold, so no row can match it:
+    an integer beyond 64 bits, text with NUL or a lone surrogate (neither driver can
+    even bind those)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int_in_range(value, 64)
+    if isinstance(value, str):
+        return "\x00" not in value and is_utf8(value)
+    return True
+
+
+def bind_for(spec: ColumnSpec | None, value: Any) -> Any:
+    """``value`` as a bound parameter for a column of ``spec``.
+
+    An integer beyond the column's own range (but within 64 bits) is bound as BIGINT:
+    PostgreSQL compares an ``int4`` column with an ``int8`` value, where asyncpg would
+    refuse to send it as ``int4``; SQLite's integers are 64-bit whatever the column says.
+    """
+    if (
+        spec is not None
+        and spec.kind == "int"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and not int_in_range(value, spec.bits)
+    ):
+        return literal(value, BigInteger())
     return value
+
+
+def _unmatchable(
+    model: type[Any], column: InstrumentedAttribute[Any], field: str, op: str, value: Any
+) -> ColumnElement[bool]:
+    """``column <op> value`` for a value no stored row can hold (see :func:`storable`)."""
+    if op == "eq" or op in _TEXT_OPS:
+        return false()
+    if op == "ne":
+        return column.is_not(None)
+    if isinstance(value, int):  # beyond 64 bits: above (or below) every stored integer
+        if (op in ("lt", "le")) == (value > 0):
+            return column.is_not(None)
+        return false()
+    raise ValidationError(
+        model.__name__,
+        field,
+        f"{op} needs text a column can hold; this one has a NUL or a lone surrogate",
+        value,
+    )
 
 
 def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
@@ -146,19 +189,26 @@ def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
             f"{', '.join(OPERATORS)}."
         )
     column = column_of(model, field)
+    spec = model_specs(model).get(field)
     if op == "isnull":
         return OPERATORS[op](column, bool(value))
     if op in _LIST_OPS:
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
             raise ValidationError(model.__name__, field, f"{key} needs a list of values", value)
-        value = [coerce_value(model, field, v) for v in value]
-    elif op in _TEXT_OPS:
+        values = [coerce_value(model, field, v) for v in value]
+        # Members no row can hold match nothing: leave them out.
+        kept = [bind_for(spec, v) for v in values if storable(v)]
+        if not kept and values:
+            return false() if op == "in" else column.is_not(None)
+        return OPERATORS[op](column, kept)
+    if op in _TEXT_OPS:
         if not isinstance(value, str):
             raise ValidationError(model.__name__, field, f"{key} needs a string", value)
-        value = _bindable(model, field, value)
     else:
         value = coerce_value(model, field, value)
-    return OPERATORS[op](column, value)
+    if not storable(value):
+        return _unmatchable(model, column, field, op, value)
+    return OPERATORS[op](column, bind_for(spec, value))
 
 
 def build_filters(model: type[Any], lookups: Mapping[str, Any]) -> list[ColumnElement[bool]]:

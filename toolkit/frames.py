@@ -22,6 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from sqlalchemy import TextClause, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
@@ -201,7 +202,7 @@ def _translate(exc: BaseException) -> BaseException:
         return lost
     if is_retryable(exc):
         return TransactionConflictError(
-            f"The write conflicted with a concurrent transaction ({_first_line(exc)}) and "
+            f"The call conflicted with a concurrent transaction ({_first_line(exc)}) and "
             "was rolled back. Inside your own transaction, roll it back and run it again "
             "(tk.run_transaction does that for you)."
         )
@@ -538,7 +539,15 @@ async def insert_frame(
     TransactionConflictError
         A deadlock or serialization failure with concurrent writers; nothing was
         written. When the call is its own transaction it is first retried (5 attempts);
-        inside the caller's transaction, roll that back and run it again.
+        inside the caller's transaction (or a session holding other work), roll that
+        back and run it again.
+
+    Notes
+    -----
+    Concurrent calls never deadlock each other: staged rows are merged in key order, and
+    on PostgreSQL ``on_conflict="update"`` merges into one table take turns (an advisory
+    lock, held to the end of the transaction: inside a long transaction of yours, other
+    upserts into that table wait for it). The COPY before the merge runs side by side.
     DatabaseUnavailableError
         The connection was lost; nothing was written.
 
@@ -592,7 +601,10 @@ async def insert_frame(
     try:
         # A deadlock or serialization failure has rolled back the whole write: when the
         # write is its own transaction, run it again; inside the caller's it is theirs.
-        return await (retry_conflicts(attempt) if _owns_transaction(target) else attempt())
+        if not _owns_transaction(target):
+            return await attempt()
+        # Deadlocks and serialization failures only: SQLite's busy timeout already waited.
+        return await retry_conflicts(attempt, busy=False)
     finally:
         bar.close()
 
@@ -602,7 +614,10 @@ def _owns_transaction(target: Source) -> bool:
     if isinstance(target, AsyncConnection):
         return not target.in_transaction()
     if isinstance(target, AsyncSession):
-        return autocommits(target)
+        # Not merely autocommits(): a session holding work of its own (pending, or
+        # flushed in a transaction it began by itself) would lose it to a retry.
+        pending = target.new or target.dirty or target.deleted
+        return not target.in_transaction() and not pending
     return True
 
 
@@ -629,9 +644,9 @@ def to_frame(models: Sequence[Any], model: type[Any] | None = None) -> pd.DataFr
     cls = model or (type(models[0]) if len(models) else None)
     if cls is None:
         return pd.DataFrame()
-    table = getattr(cls, "__table__", None)
-    if table is not None:
-        specs = [spec_from_type(c.key, c.type) for c in table.columns]
+    if getattr(cls, "__table__", None) is not None:
+        # Named by field (attribute), which may differ from the column's name.
+        specs = [spec_from_type(key, c.type) for key, c in sa_inspect(cls).columns.items()]
     else:
         specs = [
             _spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()

@@ -160,11 +160,14 @@ async def run_transaction(
     return await retry_conflicts(attempt)
 
 
-async def retry_conflicts(attempt: Callable[[], Awaitable[R]], *, attempts: int = 5) -> R:
+async def retry_conflicts(
+    attempt: Callable[[], Awaitable[R]], *, attempts: int = 5, busy: bool = True
+) -> R:
     """Await ``attempt()`` until it does not fail with a conflict, at most ``attempts`` times.
 
     Each attempt must be a whole transaction of its own (a conflict has rolled it back),
-    with jittered exponential back-off between attempts.
+    with jittered exponential back-off between attempts. ``busy=False`` does not retry
+    SQLite's "database is locked" (the busy timeout has already waited for the lock).
 
     Raises
     ------
@@ -175,7 +178,7 @@ async def retry_conflicts(attempt: Callable[[], Awaitable[R]], *, attempts: int 
         try:
             return await attempt()
         except Exception as exc:
-            if not _conflict(exc):
+            if not _conflict(exc, busy=busy):
                 raise
             if number == attempts:
                 raise TransactionConflictError(
@@ -193,10 +196,10 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
-def _conflict(exc: BaseException) -> bool:
+def _conflict(exc: BaseException, *, busy: bool = True) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
-        if is_retryable(seen):
+        if is_retryable(seen, busy=busy):
             return True
         seen = seen.__cause__
     return False

@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Column, Table, UniqueConstraint
+from sqlalchemy import inspect as sa_inspect
 
 from .dtypes import (
     NOT_FINITE_DECIMAL,
@@ -342,7 +343,7 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
     # magnitude on (1000.005 -> 1000.00) and then round it away.
     with np.errstate(invalid="ignore", over="ignore"):
         rounded = np.round(values, scale)
-        big_f = finite & (np.abs(values) >= float(10 ** (precision - scale)))
+        big_f = finite & (np.abs(rounded) >= float(10 ** (precision - scale)))
         noise = 4 * np.spacing(np.abs(values))
         places_f = finite & ~big_f & (np.abs(values - rounded) > noise)
     errors.add(~finite & ~np.isnan(values), col, NOT_FINITE_DECIMAL)
@@ -445,8 +446,8 @@ def _unique_keys(table: Table) -> list[tuple[str, ...]]:
     return [k for k in dict.fromkeys(keys) if k]
 
 
-def _has_default(column: Column[Any], model: type[Any]) -> bool:
-    info = getattr(model, "model_fields", {}).get(column.key)
+def _has_default(key: str, column: Column[Any], model: type[Any]) -> bool:
+    info = getattr(model, "model_fields", {}).get(key)
     has_model_default = info is not None and not info.is_required()
     return (
         column.default is not None
@@ -477,7 +478,9 @@ def _default_values(column: Column[Any], info: Any, n: int) -> list[Any] | None:
     return [arg(None) for _ in range(n)]
 
 
-def _defaults(model: type[Any], frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+def _defaults(
+    model: type[Any], frame: pd.DataFrame, by_key: dict[str, Column[Any]]
+) -> pd.DataFrame:
     """Add the columns the frame lacks that have a Python-side default.
 
     The bulk paths bypass SQLAlchemy's INSERT compilation, which is where Python-side
@@ -485,12 +488,12 @@ def _defaults(model: type[Any], frame: pd.DataFrame, table: Table) -> pd.DataFra
     """
     fields = getattr(model, "model_fields", {})
     extra: dict[str, list[Any]] = {}
-    for column in table.columns:
-        if column.key in frame.columns or column.primary_key or column.server_default is not None:
+    for key, column in by_key.items():
+        if key in frame.columns or column.primary_key or column.server_default is not None:
             continue
-        values = _default_values(column, fields.get(column.key), len(frame))
+        values = _default_values(column, fields.get(key), len(frame))
         if values is not None:
-            extra[column.key] = values
+            extra[key] = values
     if not extra:
         return frame
     return frame.assign(
@@ -516,7 +519,11 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         raise ConfigurationError(
             f"{model!r} is not a table model; pass a SQLModel class with table=True."
         )
-    by_key = {c.key: c for c in table.columns}
+    # Fields by attribute name (a field may be named apart from its column); a frame may
+    # name a column by either (read_frame names them as the SQL result does).
+    by_key: dict[str, Column[Any]] = dict(sa_inspect(model).columns.items())
+    by_name = {c.name: k for k, c in by_key.items() if c.name not in by_key}
+    frame = frame.rename(columns={n: by_name[n] for n in frame.columns if n in by_name})
     errors = _Errors(frame)
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     for name in duplicated:
@@ -529,9 +536,13 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
     errors.raise_if_any(model)
 
     given = tuple(by_key[k].name for k in frame.columns)
-    frame = _defaults(model, frame, table)
+    frame = _defaults(model, frame, by_key)
     for key, column in by_key.items():
-        if key not in frame.columns and not column.nullable and not _has_default(column, model):
+        if (
+            key not in frame.columns
+            and not column.nullable
+            and not _has_default(key, column, model)
+        ):
             errors.add_column(key, "is required (NOT NULL, no default) but missing from the frame")
 
     converted: dict[str, pa.Array] = {}
@@ -574,7 +585,9 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
 
     _custom_validators(model, frame, errors, converted)
     present_frame = frame[list(converted)]
-    for key_cols in _unique_keys(table):
+    key_of = {c.name: k for k, c in by_key.items()}
+    for unique in _unique_keys(table):
+        key_cols = tuple(key_of.get(n, n) for n in unique)
         if all(k in converted for k in key_cols):
             subset = present_frame[list(key_cols)]
             dup = subset.duplicated(keep=False).to_numpy() & subset.notna().all(axis=1).to_numpy()

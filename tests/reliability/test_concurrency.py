@@ -162,9 +162,10 @@ def overlapping_frames(count: int, size: int, seed: int) -> list[pd.DataFrame]:
     return frames
 
 
+@pytest.mark.parametrize("whose", ["own-transaction", "caller-transaction"])
 @pytest.mark.parametrize("on_conflict", ["ignore", "update"])
 async def test_concurrent_upserts_of_overlapping_keys(
-    small_pool_db: tk.Database, on_conflict: str
+    small_pool_db: tk.Database, on_conflict: str, whose: str
 ) -> None:
     """Concurrent insert_frame calls whose keys overlap all succeed: the table ends with
     each key once, and (for "ignore") the counts returned add up to the rows written.
@@ -173,14 +174,19 @@ async def test_concurrent_upserts_of_overlapping_keys(
     frame order, so overlapping upserts deadlocked (the rows now go in key order); and
     with a conflict target, a concurrent insert of the same new row could fail on the
     table's other unique key (now "ignore" has no target, and "update" merges take
-    turns per table)."""
+    turns per table). Inside a caller's transaction nothing is retried, so that variant
+    shows the calls do not deadlock in the first place."""
     db = small_pool_db
     frames = overlapping_frames(count=8, size=200, seed=7)
+
+    async def upsert(frame: pd.DataFrame) -> int:
+        if whose == "own-transaction":
+            return await tk.insert_frame(db, Keyed, frame, on_conflict=on_conflict)  # type: ignore[arg-type]
+        async with db.transaction() as s:
+            return await tk.insert_frame(s, Keyed, frame, on_conflict=on_conflict)  # type: ignore[arg-type]
+
     results = await asyncio.wait_for(
-        asyncio.gather(
-            *(tk.insert_frame(db, Keyed, f, on_conflict=on_conflict) for f in frames),  # type: ignore[arg-type]
-            return_exceptions=True,
-        ),
+        asyncio.gather(*(upsert(f) for f in frames), return_exceptions=True),
         timeout=TIMEOUT_SECONDS,
     )
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -193,21 +199,28 @@ async def test_concurrent_upserts_of_overlapping_keys(
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("whose", ["own-transaction", "caller-transaction"])
+@pytest.mark.parametrize("whose", ["own-transaction", "caller-transaction", "session-with-work"])
 async def test_deadlocked_upsert(
     watched_pg_db: tk.Database, app_name: str, pg_admin: asyncpg.Connection, whose: str
 ) -> None:
     """An upsert that PostgreSQL picks as a deadlock's victim: retried when insert_frame
-    owns the transaction (and then succeeds), a TransactionConflictError that names the
-    fix inside the caller's transaction; never a QueryError."""
+    owns the transaction (and then succeeds); a TransactionConflictError that names the
+    fix inside the caller's transaction, or in a session holding other work (a retry
+    would lose that work); never a QueryError."""
     db = watched_pg_db
     await tk.insert_frame(db, Keyed, pd.DataFrame({"id": [1, 2], "code": ["a", "b"]}))
     upsert = pd.DataFrame({"id": [1, 2], "code": ["a", "b"], "qty": [5, 5]})
-    async with db.engine.connect() as other, db.engine.connect() as caller:
+    async with (
+        db.engine.connect() as other,
+        db.engine.connect() as caller,
+        db.session() as session,
+    ):
         await other.execute(text("UPDATE test_keyed SET qty = 1 WHERE id = 2"))
-        target = db if whose == "own-transaction" else caller
+        target: Any = {"own-transaction": db, "caller-transaction": caller}.get(whose, session)
         if whose == "caller-transaction":
             await caller.begin()
+        if whose == "session-with-work":
+            session.add(Keyed(id=3, code="c"))
         # The upsert locks row 1, then waits for row 2; ``other`` then waits for row 1.
         # The upsert waited first, so its deadlock check fires first and it is the victim.
         task = asyncio.create_task(tk.insert_frame(target, Keyed, upsert, on_conflict="update"))
@@ -223,5 +236,5 @@ async def test_deadlocked_upsert(
             await caller.rollback()
     frame = await tk.read_frame(db, "SELECT id, qty FROM test_keyed ORDER BY id")
     expected = [5, 5] if whose == "own-transaction" else [2, 1]
-    assert frame["qty"].tolist() == expected
+    assert frame["qty"].tolist() == expected  # and no row 3: nothing half-committed
     await wait_until_pool_idle(db)

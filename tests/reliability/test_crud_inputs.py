@@ -230,6 +230,12 @@ SEARCH_TEXT = st.lists(
     max_size=6,
 ).map("".join)
 ROWS = st.lists(st.one_of(st.none(), SEARCH_TEXT), max_size=8)
+#: Text no column holds (NUL, a lone surrogate): such a lookup is never sent to a driver
+#: (none can bind it) and must still mean what Python says it means.
+UNSTORABLE_TEXT = st.builds(
+    lambda a, bad, b: f"{a}{bad}{b}", SEARCH_TEXT, st.sampled_from(["\x00", "\udcff"]), SEARCH_TEXT
+)
+NEEDLE_TEXT = st.one_of(SEARCH_TEXT, SEARCH_TEXT, SEARCH_TEXT, UNSTORABLE_TEXT)
 TEXT_OPS = ["contains", "startswith", "endswith"]
 CASELESS_OPS = ["icontains", "istartswith", "iendswith"]
 
@@ -292,8 +298,8 @@ async def search_case(db: tk.Database, rows: list[Any], lookup: str, needle: Any
 @SEARCH_FUZZ
 @given(
     rows=ROWS,
-    text=SEARCH_TEXT,
-    texts=st.lists(SEARCH_TEXT, max_size=3),
+    text=NEEDLE_TEXT,
+    texts=st.lists(NEEDLE_TEXT, max_size=3),
     flag=st.booleans(),
 )
 @example(rows=["Apple", "apple", "APPLE", "100%", "a_b", None], text="A", texts=[], flag=True)
@@ -308,6 +314,10 @@ async def test_search_text_matches_python_filter(
 
 NUMERIC_OPS = ["eq", "ne", "lt", "le", "gt", "ge", "in", "notin", "isnull"]
 INT32 = st.integers(-(2**31), 2**31 - 1)
+#: Lookup numbers of any size: beyond the 32-bit column they are bound as BIGINT, beyond
+#: 64 bits (no driver binds them) the lookup is rewritten to what it means.
+EDGES = [2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1]
+NUMBERS = st.one_of(INT32, INT32, st.integers(), st.sampled_from([*EDGES, 10**30, -(10**30)]))
 
 
 def python_compare(op: str, value: int | None, needle: Any) -> bool:
@@ -340,16 +350,17 @@ def python_compare(op: str, value: int | None, needle: Any) -> bool:
 @pytest.mark.parametrize("op", NUMERIC_OPS)
 @SEARCH_FUZZ
 @given(
-    rows=st.lists(st.one_of(st.none(), INT32), max_size=8),
-    number=st.one_of(INT32, INT32.map(str)),
-    numbers=st.lists(INT32, max_size=3),
+    rows=st.lists(st.one_of(st.none(), INT32, st.sampled_from([2**31 - 1, -(2**31)])), max_size=8),
+    number=st.one_of(NUMBERS, NUMBERS.map(str)),
+    numbers=st.lists(NUMBERS, max_size=3),
     flag=st.booleans(),
 )
 async def test_search_numbers_matches_python_filter(
     db: tk.Database, op: str, rows: list[int | None], number: Any, numbers: list[int], flag: bool
 ) -> None:
-    """``i__op=value`` with random 32-bit values (numeric text included, coerced to int)
-    returns exactly the rows a Python comparison returns."""
+    """``i__op=value`` with random integers of any size (numeric text included, coerced
+    to int) returns exactly the rows a Python comparison returns, never a driver error
+    (before: asyncpg's 'value out of int32 range', sqlite3's OverflowError)."""
     needle = numbers if op in ("in", "notin") else flag if op == "isnull" else number
     await clear(db)
     async with db.session() as s:
@@ -370,18 +381,25 @@ async def test_search_unicode_case_insensitive(db: tk.Database) -> None:
     await search_case(db, ["ÉCOLE", "école", "ecole"], "t__istartswith", "éc")
 
 
-@pytest.mark.parametrize("op", ["eq", "ne", "in", "contains", "icontains", "startswith"])
+@pytest.mark.parametrize(
+    "op", ["eq", "ne", "in", "notin", "contains", "icontains", "startswith", "iendswith"]
+)
 @pytest.mark.parametrize("needle", ["\x00", "a\x00b", "lone \udcff surrogate"], ids=repr)
-async def test_search_with_unbindable_text(db: tk.Database, op: str, needle: str) -> None:
-    """Text no column can hold (NUL, a lone surrogate) in a lookup is a ValidationError
-    naming the field, on both dialects: before, PostgreSQL raised a raw DBAPIError and
-    SQLite's LIKE pattern ended at the NUL, so contains('\\x00') matched every row."""
-    value: Any = [needle] if op == "in" else needle
-    async with db.session() as s:
-        await crud.create_many(s, AllTypes, [{"t": "plain"}, {"t": "a b"}, {"t": None}])
-    with pytest.raises(tk.ValidationError, match="no stored value can match") as info:
+async def test_search_with_unstorable_text(db: tk.Database, op: str, needle: str) -> None:
+    """Text no column can hold (NUL, a lone surrogate) in a lookup means what it means in
+    Python (eq finds nothing, ne every non-NULL row), on both dialects. Found by this
+    suite: PostgreSQL raised a raw DBAPIError, and SQLite's LIKE pattern ended at the
+    NUL, so contains('\\x00') matched every row."""
+    value: Any = [needle] if op in ("in", "notin") else needle
+    await search_case(db, ["plain", "a b", None], f"t__{op}", value)
+
+
+async def test_text_ordering_with_unstorable_text_is_refused(db: tk.Database) -> None:
+    """``lt`` / ``gt`` against text with NUL has no SQL meaning both dialects share: a
+    ValidationError naming the field, never a driver error."""
+    with pytest.raises(tk.ValidationError, match="NUL") as info:
         async with db.session() as s:
-            await crud.search(s, AllTypes, **{f"t__{op}": value})
+            await crud.search(s, AllTypes, t__lt="a\x00")
     assert info.value.field == "t"
 
 
@@ -389,32 +407,55 @@ async def test_search_with_unbindable_text(db: tk.Database, op: str, needle: str
     ("lookup", "value"),
     [
         ("i", 2**40),
-        ("i__lt", -(2**31) - 1),
+        ("i__ne", 2**31),
+        ("i__lt", 2**31),
+        ("i__gt", -(2**31) - 1),
         ("small__in", [1, 2**20]),
+        ("small__notin", [2**20]),
         ("big__gt", 2**64),
+        ("big__lt", 10**30),
+        ("big__ge", -(10**30)),
         ("id", 2**63),
     ],
-    ids=["int32-eq", "int32-lt", "int16-in", "beyond-int64-gt", "beyond-int64-pk"],
+    ids=lambda v: str(v)[:12],
 )
 async def test_search_with_out_of_range_int(db: tk.Database, lookup: str, value: Any) -> None:
-    """An integer lookup beyond the column's range is a ValidationError naming the field
-    and the range, on both dialects (before: asyncpg's raw 'value out of int32 range',
-    sqlite3's OverflowError beyond 64 bits)."""
+    """An integer lookup beyond the column's range finds what Python finds, on both
+    dialects (found by this suite: asyncpg's raw 'value out of int32 range', sqlite3's
+    OverflowError beyond 64 bits)."""
+    rows = [{"small": 1, "i": 1, "big": 1}, {"small": None, "i": None, "big": None}]
     async with db.session() as s:
-        await crud.create_many(s, AllTypes, [{"small": 1, "i": 1, "big": 1}])
-    with pytest.raises(tk.ValidationError, match="-bit integer") as info:
-        async with db.session() as s:
-            await crud.search(s, AllTypes, **{lookup: value})
-    assert info.value.field == lookup.partition("__")[0]
+        created = await crud.create_many(s, AllTypes, rows)
+        found = await crud.search(s, AllTypes, **{lookup: value})
+    field, _, op = lookup.partition("__")
+    expected = [o.id for o in created if python_compare(op or "eq", getattr(o, field), value)]
+    assert [o.id for o in found] == expected
+
+
+@pytest.mark.parametrize("pk", [2**31, 2**63, 2**70], ids=["int32+1", "int64+1", "huge"])
+async def test_primary_key_no_row_can_have(db: tk.Database, pk: int) -> None:
+    """A primary key beyond the column's range is a key no row has: get and update give
+    None, delete False, and the many-row calls act on the other keys only."""
+    async with db.session() as s:
+        row = await crud.create(s, AllTypes, i=1)
+        assert await crud.get(s, AllTypes, pk) is None
+        assert await crud.get(s, AllTypes, pk, load=[]) is None
+        assert await crud.update(s, AllTypes, pk, i=2) is None
+        assert await crud.delete(s, AllTypes, pk) is False
+        assert await crud.update_many(s, AllTypes, [row.id, pk], i=3) == 1
+    async with db.session() as s:
+        assert [o.i for o in await crud.search(s, AllTypes)] == [3]
+        assert await crud.delete_many(s, AllTypes, [pk, row.id]) == 1
+        assert await crud.search(s, AllTypes) == []
 
 
 @pytest.mark.parametrize("call", ["get", "update", "delete", "update_many", "delete_many"])
-@pytest.mark.parametrize("pk", [2**63, 2**70, "not a number"], ids=["int64+1", "huge", "text"])
-async def test_primary_key_out_of_domain(db: tk.Database, call: str, pk: Any) -> None:
-    """A primary key no row can have is a ValidationError on every by-key call, and
-    nothing changes; never a driver error."""
+async def test_primary_key_of_the_wrong_type(db: tk.Database, call: str) -> None:
+    """A key that is not of the key's type is a ValidationError naming the key, and
+    nothing changes."""
     async with db.session() as s:
         await crud.create(s, AllTypes, i=1)
+    pk = "not a number"
     calls = {
         "get": lambda s: crud.get(s, AllTypes, pk),
         "update": lambda s: crud.update(s, AllTypes, pk, i=2),

@@ -42,6 +42,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
+
 async def clear(db: tk.Database, *models: type[Any]) -> None:
     """Empty the tables: the ``db`` fixture is shared by every example of a test."""
     async with db.transaction() as s:
@@ -271,6 +272,15 @@ async def test_float_with_third_decimal_place_refused_at_any_magnitude(
     with pytest.raises(tk.FrameValidationError, match="decimal places"):
         await tk.insert_frame(db, AllTypes, pd.DataFrame({"n": [value]}))
     assert await row_count(db, "test_all_types") == 0
+
+
+async def test_float_that_rounds_past_the_precision_is_refused(db: tk.Database) -> None:
+    """A float just under NUMERIC(12, 2)'s limit that rounds up to it is a named cell,
+    not Arrow's raw overflow error."""
+    frame = pd.DataFrame({"n": [1.5, np.nextafter(1e10, 0)]})
+    with pytest.raises(tk.FrameValidationError, match="digits before the point") as info:
+        await tk.insert_frame(db, AllTypes, frame)
+    assert reported_cells(info.value) == {(1, "n")}
 
 
 async def test_float_arithmetic_noise_is_not_a_decimal_place(db: tk.Database) -> None:

@@ -9,6 +9,7 @@ free while SQLite works and no SQLAlchemy ``Row`` is ever built.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import sqlite3
@@ -25,6 +26,8 @@ from . import WriteTarget
 __all__ = ["read", "stream", "write"]
 
 T = TypeVar("T")
+#: While a cancelled job runs on, interrupt it again this often.
+_INTERRUPT_EVERY_SECONDS = 0.02
 
 # Private to pandas (read_sql uses it), stable for years; zip() is the fallback.
 _to_object_array: Callable[[list[tuple[Any, ...]]], Any] | None = getattr(
@@ -35,22 +38,26 @@ _to_object_array: Callable[[list[tuple[Any, ...]]], Any] | None = getattr(
 async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``fn(sqlite3_connection)`` on the connection's own worker thread.
 
-    Cancelling the caller interrupts the running statement (``sqlite3.interrupt()``,
-    made to be called from another thread) and waits the moment it takes to stop, so a
-    notebook interrupt ends a long query at once and leaves the connection idle.
+    Cancelling the caller interrupts the job's statements (``sqlite3.interrupt()``, made
+    to be called from another thread) until the job returns, then lets the cancellation
+    go on: a notebook interrupt ends a long query within moments and leaves the
+    connection idle. (SQLite sees an interrupt only while a statement runs, hence the
+    repeats; a batch of one-row INSERTs may still finish its batch first.)
     """
     # aiosqlite's private hook, stable since 0.17: the one way to run a whole job on
     # the thread that owns the sqlite3 connection.
     execute: Any = conn._execute
     raw = conn._conn
     job: asyncio.Future[T] = asyncio.ensure_future(execute(fn, raw))
+    # An interrupted job's error is the expected outcome of a cancel: retrieve it even
+    # if the caller is cancelled again while waiting below.
+    job.add_done_callback(lambda done: done.cancelled() or done.exception())
     try:
         return await asyncio.shield(job)
     except asyncio.CancelledError:
-        raw.interrupt()
-        await asyncio.wait({job})
-        if not job.cancelled():
-            job.exception()  # retrieved: "interrupted" is the expected outcome
+        while not job.done():
+            raw.interrupt()
+            await asyncio.wait({job}, timeout=_INTERRUPT_EVERY_SECONDS)
         raise
 
 
@@ -134,6 +141,15 @@ def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
     return values
 
 
+def _undo_insert(raw: sqlite3.Connection) -> None:
+    """Roll back to the insert's SAVEPOINT, unless the transaction is already gone (an
+    interrupted write rolls back the whole transaction): the original error stays the
+    one raised."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        raw.execute("ROLLBACK TO toolkit_insert_frame")
+        raw.execute("RELEASE toolkit_insert_frame")
+
+
 async def write(
     conn: aiosqlite.Connection,
     target: WriteTarget,
@@ -164,8 +180,7 @@ async def write(
             written += await _in_thread(conn, functools.partial(batch, part=part))
             progress.update(part.num_rows)
     except BaseException:
-        await _in_thread(conn, lambda raw: raw.execute("ROLLBACK TO toolkit_insert_frame"))
-        await _in_thread(conn, lambda raw: raw.execute("RELEASE toolkit_insert_frame"))
+        await _in_thread(conn, _undo_insert)
         raise
     await _in_thread(conn, lambda raw: raw.execute("RELEASE toolkit_insert_frame"))
     return written
