@@ -172,12 +172,15 @@ def decimal_problem(value: decimal.Decimal, precision: int, scale: int) -> str |
     """Why NUMERIC(precision, scale) cannot hold ``value`` exactly, or None."""
     if not value.is_finite():
         return NOT_FINITE_DECIMAL
-    if abs(value) >= decimal.Decimal(10) ** (precision - scale):
+    if value and value.adjusted() >= precision - scale:  # its leading digit's exponent
         return decimal_digits_message(precision, scale)
-    wide = decimal.Context(prec=max(80, precision + 2))
-    if value != value.quantize(decimal.Decimal(1).scaleb(-scale), context=wide):
+    if value != value.quantize(decimal.Decimal(1).scaleb(-scale), context=_WIDE):
         return decimal_places_message(scale)
     return None
+
+
+#: Room for any NUMERIC (precision up to 1000) when quantizing without rounding.
+_WIDE = decimal.Context(prec=1002)
 
 
 def value_problem(spec: ColumnSpec, value: Any) -> str | None:

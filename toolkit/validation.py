@@ -313,6 +313,7 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
         out: list[decimal.Decimal | None] = []
         problems: dict[str, np.ndarray] = {}
         step = decimal.Decimal(1).scaleb(-scale)
+        context = decimal.Context(prec=precision + 2)
         for i, v in enumerate(series.to_numpy(dtype=object)):
             if _missing(v):
                 out.append(None)
@@ -326,7 +327,7 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
             else:
                 problem = decimal_problem(d, precision, scale)
             if problem is None:
-                out.append(d.quantize(step, context=decimal.Context(prec=precision + 2)))
+                out.append(d.quantize(step, context=context))
             else:
                 problems.setdefault(problem, np.zeros(len(series), dtype=bool))[i] = True
                 out.append(None)
@@ -343,9 +344,11 @@ def _decimal_array(series: pd.Series, spec: ColumnSpec, errors: _Errors, col: st
     # magnitude on (1000.005 -> 1000.00) and then round it away.
     with np.errstate(invalid="ignore", over="ignore"):
         rounded = np.round(values, scale)
-        big_f = finite & (np.abs(rounded) >= float(10 ** (precision - scale)))
+        limit = float(10 ** (precision - scale))
         noise = 4 * np.spacing(np.abs(values))
-        places_f = finite & ~big_f & (np.abs(values - rounded) > noise)
+        places_f = finite & (np.abs(values) < limit) & (np.abs(values - rounded) > noise)
+        # Too many digits as given, or once rounded to the scale (just under the limit).
+        big_f = finite & ~places_f & (np.abs(rounded) >= limit)
     errors.add(~finite & ~np.isnan(values), col, NOT_FINITE_DECIMAL)
     errors.add(places_f, col, decimal_places_message(scale))
     errors.add(big_f, col, decimal_digits_message(precision, scale))
