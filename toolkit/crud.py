@@ -246,6 +246,10 @@ def _pk_keys(model: type[Any]) -> list[str]:
     return [mapper.get_property_by_column(col).key for col in mapper.primary_key]
 
 
+def _pk_columns(model: type[Any]) -> list[Any]:
+    return [getattr(model, key) for key in _pk_keys(model)]
+
+
 def _pk_value(model: type[Any], pk: Any) -> tuple[Any, ...]:
     """``pk`` as a tuple of one value per key column, each coerced to its field's type.
 
@@ -275,7 +279,7 @@ def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
     if len(keys) == 1:
         return build_filters(model, {f"{keys[0]}__in": [v[0] for v in values]})[0]
     kept = [v for v in values if all(storable(part) for part in v)]
-    clause: ColumnElement[bool] = tuple_(*(getattr(model, k) for k in keys)).in_(kept)
+    clause: ColumnElement[bool] = tuple_(*_pk_columns(model)).in_(kept)
     return clause
 
 
@@ -496,7 +500,7 @@ async def search(
     --------
     >>> await crud.search(s, User, username__icontains="an", is_active=True)
     """
-    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_keys(model))
+    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
     if limit is not None:
         stmt = stmt.limit(limit)
     async with _reading(session):
@@ -532,7 +536,7 @@ async def paginate(
             model.__name__, "skip/limit", "skip must be >= 0, limit > 0", (skip, limit)
         )
     filters = build_filters(model, lookups)
-    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_keys(model))
+    stmt = _select(model, lookups, load, order_by if order_by is not None else _pk_columns(model))
     count = select(func.count()).select_from(model).where(*filters)
     async with _reading(session):
         total = (await session.exec(count)).one()
