@@ -60,6 +60,17 @@ class Renamed(SQLModel, table=True):
     amount: Decimal | None = Field(default=None, sa_column=Column("amount_whole", Numeric(6)))
 
 
+class Pair(SQLModel, table=True):
+    """A composite primary key; an integer field on a wide NUMERIC; a float."""
+
+    __tablename__ = "test_pair"
+
+    a: int = Field(primary_key=True)
+    b: int = Field(primary_key=True)
+    wide: int | None = Field(default=None, sa_column=Column(Numeric(30, 0)))
+    ratio: float | None = None
+
+
 #: The dtypes read_frame gives AllTypes' columns (the rules of toolkit/dtypes.py).
 EXPECTED_DTYPES = {
     "id": "Int64",

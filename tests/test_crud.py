@@ -16,7 +16,7 @@ import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Post, Team, User, UserCreate, UserRead
 
-from .frame_models import AllTypes, Renamed
+from .frame_models import AllTypes, Pair, Renamed
 
 
 def user(i: int, **extra: object) -> dict[str, object]:
@@ -413,3 +413,24 @@ async def test_update_checks_only_the_changed_columns(db: tk.Database) -> None:
         assert updated is not None and updated.i == 5 and updated.s == "x" * 30
         with pytest.raises(tk.ValidationError, match="longer than 20"):
             await crud.update(s, AllTypes, 1, s="y" * 21)
+
+
+# -- composite keys -----------------------------------------------------------------------
+
+
+async def test_composite_key_calls(db: tk.Database) -> None:
+    """A two-column key as a tuple, a list or a mapping by field; a part beyond the
+    column's width is a key no row has (PostgreSQL would refuse to bind it as int4)."""
+    async with db.session() as s:
+        await crud.create_many(s, Pair, [{"a": 1, "b": 2}, {"a": 1, "b": 3}])
+        assert (await crud.get(s, Pair, (1, 2))) is not None
+        assert (await crud.get(s, Pair, {"a": 1, "b": 3})) is not None
+        assert await crud.get(s, Pair, (3_000_000_000, 2)) is None
+        assert await crud.update(s, Pair, (3_000_000_000, 2), ratio=1.0) is None
+        assert await crud.delete(s, Pair, [3_000_000_000, 2]) is False
+        assert await crud.update_many(s, Pair, [(1, 2), (2**70, 1)], ratio=0.5) == 1
+        with pytest.raises(tk.ValidationError, match="2 part"):
+            await crud.get(s, Pair, 1)
+    async with db.session() as s:
+        assert [p.ratio for p in await crud.search(s, Pair)] == [0.5, None]
+        assert await crud.delete_many(s, Pair, [(1, 2), (1, 3)]) == 2

@@ -11,6 +11,8 @@ from toolkit import crud
 from toolkit.demo import User
 from toolkit.filters import OPERATORS, build_filters
 
+from .frame_models import Pair
+
 NAMES = ["alice", "bob", "carol", "dave", "100%_real"]
 
 
@@ -113,3 +115,40 @@ async def test_injection_attempt_is_just_a_value(db: tk.Database) -> None:
     async with db.session() as s:
         assert await crud.search(s, User, username="x' OR '1'='1") == []
         assert len(await crud.search(s, User)) == len(NAMES)
+
+
+def test_only_integer_columns_have_the_64_bit_limit() -> None:
+    """An int field on a wide NUMERIC column can hold 10**25: the lookup is bound as a
+    value, not rewritten as if no row could hold it."""
+    clause = build_filters(Pair, {"wide": 10**25})[0]
+    compiled = clause.compile(dialect=postgresql.asyncpg.dialect())
+    assert "wide = $1" in str(compiled).replace("test_pair.", "")
+    assert list(compiled.params.values()) == [10**25]
+
+
+@pytest.mark.parametrize(
+    ("lookups", "expected"),
+    [
+        ({"ratio": float("nan")}, [3]),  # NaN is stored as NULL: NaN means NULL
+        ({"ratio__ne": float("nan")}, [1, 2]),
+        ({"ratio__lt": float("nan")}, []),
+        ({"ratio__in": [None, 0.5]}, [1, 3]),
+        ({"ratio__notin": [None, 0.5]}, [2]),
+        ({"ratio__in": [float("nan")]}, [3]),
+        ({"ratio__notin": [0.5]}, [2]),
+    ],
+    ids=lambda v: str(v),
+)
+async def test_nulls_and_nan_in_lookups(
+    db: tk.Database, lookups: dict[str, object], expected: list[int]
+) -> None:
+    """None (and NaN, which the toolkit stores as NULL) in a lookup mean NULL on both
+    dialects: ``in`` includes NULL rows, ``notin`` excludes them."""
+    async with db.session() as s:
+        await crud.create_many(
+            s,
+            Pair,
+            [{"a": 1, "b": 1, "ratio": 0.5}, {"a": 2, "b": 1, "ratio": 2.0}, {"a": 3, "b": 1}],
+        )
+        found = await crud.search(s, Pair, **lookups)
+    assert [p.a for p in found] == expected

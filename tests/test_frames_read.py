@@ -284,3 +284,14 @@ async def test_partial_types_for_raw_sql_keep_the_other_columns(db: tk.Database)
         c async for c in tk.stream_frames(db, sql, chunk_size=3, dtypes={"total": Numeric(12, 2)})
     ]
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), by_dtypes)
+
+
+@pytest.mark.parametrize("precision", [39, 50, 1000])
+def test_numeric_wider_than_arrow_decimals_is_object(precision: int) -> None:
+    """NUMERIC beyond Arrow's 38 digits is read as ``object`` of ``Decimal`` (with or
+    without a scale), never an error; NUMERIC(p) up to 38 digits is decimal128(p, 0)."""
+    from toolkit.dtypes import pandas_dtype, spec_from_type
+
+    assert str(pandas_dtype(spec_from_type("x", Numeric(precision)))) == "object"
+    assert str(pandas_dtype(spec_from_type("x", Numeric(precision, 2)))) == "object"
+    assert str(pandas_dtype(spec_from_type("x", Numeric(10)))) == "decimal128(10, 0)[pyarrow]"

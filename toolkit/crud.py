@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import pydantic
-from sqlalchemy import ColumnElement, DateTime, func, insert, inspect, tuple_
+from sqlalchemy import ColumnElement, DateTime, false, func, insert, inspect, tuple_
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import update as sa_update
@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .dtypes import model_specs, value_problem
 from .errors import MultipleResultsFound, ValidationError
 from .filters import (
+    bind_for,
     build_filters,
     coerce_value,
     column_of,
@@ -253,6 +254,9 @@ def _pk_columns(model: type[Any]) -> list[Any]:
 def _pk_value(model: type[Any], pk: Any) -> tuple[Any, ...]:
     """``pk`` as a tuple of one value per key column, each coerced to its field's type.
 
+    A key is a value; for a key of several columns, a tuple or list in column order, or
+    a mapping by field name (as ``session.get`` takes them); a 1-tuple also works.
+
     Raises
     ------
     ValidationError
@@ -260,15 +264,25 @@ def _pk_value(model: type[Any], pk: Any) -> tuple[Any, ...]:
         an integer id).
     """
     keys = _pk_keys(model)
-    parts = tuple(pk) if isinstance(pk, tuple | list) else (pk,)
-    if len(parts) != len(keys):
+    if isinstance(pk, Mapping):
+        parts: tuple[Any, ...] = tuple(pk.get(k, _MISSING) for k in keys)
+    elif len(keys) > 1 and isinstance(pk, Sequence) and not isinstance(pk, str | bytes):
+        parts = tuple(pk)
+    elif isinstance(pk, tuple) and len(pk) == 1:
+        parts = pk
+    else:
+        parts = (pk,)
+    if len(parts) != len(keys) or any(p is _MISSING for p in parts):
         raise ValidationError(
             model.__name__,
             ", ".join(keys),
-            f"the primary key has {len(keys)} part(s) ({', '.join(keys)}), not {len(parts)}",
+            f"the primary key has {len(keys)} part(s) ({', '.join(keys)})",
             pk,
         )
     return tuple(coerce_value(model, k, v) for k, v in zip(keys, parts, strict=True))
+
+
+_MISSING = object()
 
 
 def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
@@ -278,8 +292,13 @@ def _pk_in(model: type[Any], ids: Sequence[Any]) -> ColumnElement[bool]:
     values = [_pk_value(model, pk) for pk in ids]
     if len(keys) == 1:
         return build_filters(model, {f"{keys[0]}__in": [v[0] for v in values]})[0]
-    kept = [v for v in values if all(storable(part) for part in v)]
-    clause: ColumnElement[bool] = tuple_(*_pk_columns(model)).in_(kept)
+    specs = [model_specs(model)[k] for k in keys]
+    kept = [
+        tuple_(*(bind_for(spec, part) for spec, part in zip(specs, v, strict=True)))
+        for v in values
+        if all(storable(spec, part) for spec, part in zip(specs, v, strict=True))
+    ]
+    clause: ColumnElement[bool] = tuple_(*_pk_columns(model)).in_(kept) if kept else false()
     return clause
 
 

@@ -12,7 +12,8 @@ REAL / DOUBLE / FLOAT          ``float64`` (NULL is ``NaN``)
 NUMERIC(p, s)                  ``decimal128(p, s)[pyarrow]``: exact, vectorised, and
                                ``.astype(float)`` away when speed matters more;
                                NUMERIC(p) is NUMERIC(p, 0); a bare NUMERIC (any
-                               size and scale) is ``object`` holding ``Decimal``
+                               size and scale) or one of more than 38 digits is
+                               ``object`` holding ``Decimal``
 TIMESTAMP WITH TIME ZONE       ``datetime64[us, UTC]`` (converted to UTC)
 TIMESTAMP (naive)              ``datetime64[us]``
 DATE                           ``datetime64[s]`` at midnight: pandas has no date dtype,
@@ -61,6 +62,8 @@ Kind = Literal[
 ]
 
 STRING_DTYPE = pd.StringDtype("pyarrow")
+#: The most digits Arrow's decimal128 (and so a NUMERIC frame column) holds.
+DECIMAL128_DIGITS = 38
 
 
 @dataclass(frozen=True)
@@ -246,8 +249,8 @@ def pandas_dtype(spec: ColumnSpec) -> Any:
             return STRING_DTYPE
         case "float":
             return "float64"
-        case "decimal" if spec.scale is not None:
-            return pd.ArrowDtype(pa.decimal128(spec.precision or 38, spec.scale))
+        case "decimal" if _decimal128(spec):
+            return pd.ArrowDtype(pa.decimal128(spec.precision or 38, spec.scale or 0))
         case "datetime_tz":
             return "datetime64[us, UTC]"
         case "datetime":
@@ -256,6 +259,12 @@ def pandas_dtype(spec: ColumnSpec) -> Any:
             return "datetime64[s]"
         case _:
             return "object"
+
+
+def _decimal128(spec: ColumnSpec) -> bool:
+    """A NUMERIC with a scale and at most 38 digits (Arrow's decimal128); wider ones
+    are ``object`` of ``Decimal``."""
+    return spec.scale is not None and (spec.precision or 38) <= DECIMAL128_DIGITS
 
 
 def arrow_type(spec: ColumnSpec) -> pa.DataType | None:
@@ -269,8 +278,8 @@ def arrow_type(spec: ColumnSpec) -> pa.DataType | None:
             return pa.string()
         case "float":
             return pa.float64()
-        case "decimal" if spec.scale is not None:
-            return pa.decimal128(spec.precision or 38, spec.scale)
+        case "decimal" if _decimal128(spec):
+            return pa.decimal128(spec.precision or 38, spec.scale or 0)
         case "datetime_tz":
             return pa.timestamp("us", tz="UTC")
         case "datetime":

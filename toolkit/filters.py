@@ -17,11 +17,12 @@ integer beyond the column's own width (``INTEGER`` is 32-bit) is bound as ``BIGI
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, get_args, get_origin
 
 import pydantic
-from sqlalchemy import BigInteger, ColumnElement, false, inspect, literal
+from sqlalchemy import BigInteger, ColumnElement, and_, false, inspect, literal, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from .dtypes import ColumnSpec, int_in_range, is_utf8, model_specs
@@ -59,6 +60,7 @@ OPERATORS: dict[str, _Op] = {
 }
 _TEXT_OPS = {"contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"}
 _LIST_OPS = {"in", "notin"}
+_ORDER_OPS = {"lt", "le", "gt", "ge"}
 
 
 def column_names(model: type[Any]) -> list[str]:
@@ -117,6 +119,8 @@ def _field_type(model: type[Any], name: str, *, lookup: bool) -> Any:
 def coerce_value(model: type[Any], name: str, value: Any) -> Any:
     """Coerce ``value`` to the Python type of ``model.name`` (lax pydantic rules).
 
+    A float NaN becomes ``None``: the toolkit stores NaN as NULL, so NaN means NULL.
+
     Raises
     ------
     ValidationError
@@ -125,20 +129,23 @@ def coerce_value(model: type[Any], name: str, value: Any) -> Any:
     if value is None:
         return None
     try:
-        return field_adapter(model, name, lookup=True).validate_python(value)
+        coerced = field_adapter(model, name, lookup=True).validate_python(value)
     except pydantic.ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise ValidationError(model.__name__, name, reason, value) from exc
+    if isinstance(coerced, float) and math.isnan(coerced):
+        return None
+    return coerced
 
 
-def storable(value: Any) -> bool:
-    """False for a value no column of either dialect can hold, so no row can match it:
-    an integer beyond 64 bits, text with NUL or a lone surrogate (neither driver can
-    even bind those)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int_in_range(value, 64)
+def storable(spec: ColumnSpec | None, value: Any) -> bool:
+    """False for a value no column of ``spec`` can hold on either dialect, so no row can
+    match it (and no driver could even bind it): an integer beyond 64 bits for an integer
+    column, text with NUL or a lone surrogate."""
     if isinstance(value, str):
         return "\x00" not in value and is_utf8(value)
+    if spec is not None and spec.kind == "int" and isinstance(value, int):
+        return isinstance(value, bool) or int_in_range(value, 64)
     return True
 
 
@@ -195,20 +202,34 @@ def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
     if op in _LIST_OPS:
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
             raise ValidationError(model.__name__, field, f"{key} needs a list of values", value)
-        values = [coerce_value(model, field, v) for v in value]
-        # Members no row can hold match nothing: leave them out.
-        kept = [bind_for(spec, v) for v in values if storable(v)]
-        if not kept and values:
-            return false() if op == "in" else column.is_not(None)
-        return OPERATORS[op](column, kept)
+        return _in_list(column, spec, op, [coerce_value(model, field, v) for v in value])
     if op in _TEXT_OPS:
         if not isinstance(value, str):
             raise ValidationError(model.__name__, field, f"{key} needs a string", value)
     else:
         value = coerce_value(model, field, value)
-    if not storable(value):
+    if value is None and op in _ORDER_OPS:
+        return false()  # an order with NULL (or NaN, stored as NULL) holds for no row
+    if not storable(spec, value):
         return _unmatchable(model, column, field, op, value)
     return OPERATORS[op](column, bind_for(spec, value))
+
+
+def _in_list(
+    column: InstrumentedAttribute[Any], spec: ColumnSpec | None, op: str, values: list[Any]
+) -> ColumnElement[bool]:
+    """``in`` / ``notin`` with SQL NULL meaning what ``eq=None`` means: ``in`` a list
+    holding None also matches NULL rows, ``notin`` one never does. Members no row can
+    hold match nothing and are left out."""
+    if not values:
+        return OPERATORS[op](column, [])
+    nulls = any(v is None for v in values)
+    kept = [bind_for(spec, v) for v in values if v is not None and storable(spec, v)]
+    if op == "in":
+        found = column.in_(kept) if kept else false()
+        return or_(found, column.is_(None)) if nulls else found
+    excluded = column.not_in(kept) if kept else true()
+    return and_(excluded, column.is_not(None))
 
 
 def build_filters(model: type[Any], lookups: Mapping[str, Any]) -> list[ColumnElement[bool]]:
