@@ -31,37 +31,39 @@ async def wait_until_pool_idle(db: tk.Database, timeout: float = SETTLE_SECONDS)
     assert checked_out == 0, f"{checked_out} connection(s) still checked out: {pool.status()}"
 
 
-async def backend_pid(
-    admin: asyncpg.Connection, app_name: str, query_like: str, timeout: float = 20.0
+async def _poll_activity(
+    admin: asyncpg.Connection, app_name: str, condition: str, *args: Any, what: str, timeout: float
 ) -> int:
-    """Poll ``pg_stat_activity`` until a backend of ``app_name`` runs a matching query."""
+    """Poll ``pg_stat_activity`` until a backend of ``app_name`` meets ``condition``
+    (SQL over its columns; ``$2``... are ``args``); return its pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid = await admin.fetchval(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE application_name = $1 AND state = 'active' AND query ILIKE $2 LIMIT 1",
+            f"SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND {condition} LIMIT 1",
             app_name,
-            query_like,
+            *args,
         )
         if pid is not None:
             return int(pid)
         await asyncio.sleep(0.002)
-    pytest.fail(f"no backend of {app_name} ran {query_like!r} within {timeout} s")
+    pytest.fail(f"no backend of {app_name} {what} within {timeout} s")
+
+
+async def backend_pid(
+    admin: asyncpg.Connection, app_name: str, query_like: str, timeout: float = 20.0
+) -> int:
+    """The pid of a backend of ``app_name`` running a query like ``query_like``."""
+    condition = "state = 'active' AND query ILIKE $2"
+    return await _poll_activity(
+        admin, app_name, condition, query_like, what=f"ran {query_like!r}", timeout=timeout
+    )
 
 
 async def wait_for_lock_wait(admin: asyncpg.Connection, app_name: str, timeout: float = 20) -> None:
-    """Poll ``pg_stat_activity`` until a backend of ``app_name`` waits for a lock."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        waiting = await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = $1 AND wait_event_type = 'Lock'",
-            app_name,
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.002)
-    pytest.fail(f"no backend of {app_name} waited for a lock within {timeout} s")
+    """Wait until a backend of ``app_name`` waits for a lock."""
+    await _poll_activity(
+        admin, app_name, "wait_event_type = 'Lock'", what="waited for a lock", timeout=timeout
+    )
 
 
 async def terminate_backend(admin: asyncpg.Connection, pid: int) -> None:
