@@ -13,6 +13,7 @@ or ``AsyncSession`` it joins that transaction: reads see its uncommitted writes,
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -564,7 +565,9 @@ async def insert_frame(
         raise ConfigurationError(
             f"insert_frame takes a pandas DataFrame, not {type(frame).__name__}."
         )
-    validated = validate_frame(model, frame)
+    # Validation is CPU work on whole columns (most of it in pandas and Arrow, outside
+    # the GIL): on a worker thread, the event loop's other tasks keep running.
+    validated = await asyncio.to_thread(validate_frame, model, frame)
     if validated.table.num_rows == 0:
         return 0
     chunk = chunk_size or DEFAULT_WRITE_CHUNK

@@ -255,23 +255,65 @@ def _csv(table: pa.Table) -> bytes:
 
 
 async def _copy_in(
-    conn: asyncpg.Connection, name: str, schema: str | None, columns: Sequence[str], table: pa.Table
-) -> None:
-    if all(arrow_type_supported(f.type) for f in table.schema):
-        await conn.copy_to_table(
-            name,
-            source=io.BytesIO(_csv(table)),
-            columns=list(columns),
-            schema_name=schema,
-            format="csv",
-        )
-    else:
-        records = list(
-            zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True)
-        )
-        await conn.copy_records_to_table(
-            name, records=records, columns=list(columns), schema_name=schema
-        )
+    conn: asyncpg.Connection,
+    name: str,
+    schema: str | None,
+    columns: Sequence[str],
+    table: pa.Table,
+    chunk_size: int,
+    progress: Any,
+) -> int:
+    """COPY ``table`` into ``name`` in batches of ``chunk_size`` rows; returns the rows.
+
+    One ``COPY ... (FORMAT csv)`` for the whole table, fed batch by batch: the next
+    batch's CSV is rendered on a worker thread (Arrow's writer releases the GIL) while
+    the server parses the current one, so the two overlap. Types the CSV route cannot
+    render exactly go through asyncpg's binary ``copy_records_to_table`` per batch.
+    """
+    parts = [table.slice(start, chunk_size) for start in range(0, table.num_rows, chunk_size)]
+    if not all(arrow_type_supported(f.type) for f in table.schema):
+        for part in parts:
+            records = list(
+                zip(*(part.column(i).to_pylist() for i in range(part.num_columns)), strict=True)
+            )
+            await conn.copy_records_to_table(
+                name, records=records, columns=list(columns), schema_name=schema
+            )
+            progress.update(part.num_rows)
+        return int(table.num_rows)
+
+    if not parts:
+        return 0
+
+    def render(part: pa.Table) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(asyncio.to_thread(_csv, part))
+
+    async def batches() -> AsyncIterator[bytes]:
+        ahead = render(parts[0])
+        try:
+            for k, part in enumerate(parts):
+                if conn.is_closed():
+                    # The server went away mid-COPY: writes to the dead socket would be
+                    # dropped silently until the end; stop now.
+                    raise asyncpg.ConnectionDoesNotExistError(
+                        "the connection was closed in the middle of COPY"
+                    )
+                data = await ahead
+                if k + 1 < len(parts):
+                    ahead = render(parts[k + 1])
+                yield data
+                # asyncpg asks for the next batch once this one is on its way.
+                progress.update(part.num_rows)
+                # A batch rendered already would be taken without a pause: give the
+                # event loop's other tasks their turn (a notebook stays responsive).
+                await asyncio.sleep(0)
+        finally:
+            ahead.cancel()
+
+    await conn.copy_to_table(
+        name, source=batches(), columns=list(columns), schema_name=schema, format="csv"
+    )
+    return int(table.num_rows)
 
 
 def arrow_type_supported(t: pa.DataType) -> bool:
@@ -304,12 +346,7 @@ async def write(
                 "ON COMMIT DROP"
             )
         name, schema = (stage, None) if staged else (target.name, target.schema)
-        written = 0
-        for start in range(0, table.num_rows, chunk_size):
-            part = table.slice(start, chunk_size)
-            await _copy_in(conn, name, schema, target.columns, part)
-            written += part.num_rows
-            progress.update(part.num_rows)
+        written = await _copy_in(conn, name, schema, target.columns, table, chunk_size, progress)
         if staged:
             cols = ", ".join(target.quoted_columns)
             action = target.conflict_clause(on_conflict, excluded="EXCLUDED")
