@@ -42,6 +42,8 @@ __all__ = ["describe", "read", "stream", "write"]
 _NULL = "\\N"
 #: First key of the advisory locks that make upserts into one table take turns.
 _UPSERT_LOCKS = 0x746B
+#: Rows per CSV batch of a COPY in (at most; chunk_size may ask for fewer).
+_COPY_BATCH_ROWS = 20_000
 #: While streaming, parse once this much CSV has arrived.
 _STREAM_PARSE_BYTES = 1 << 20
 
@@ -263,15 +265,19 @@ async def _copy_in(
     chunk_size: int,
     progress: Any,
 ) -> int:
-    """COPY ``table`` into ``name`` in batches of ``chunk_size`` rows; returns the rows.
+    """COPY ``table`` into ``name`` in batches of at most ``chunk_size`` rows; returns the rows.
 
     One ``COPY ... (FORMAT csv)`` for the whole table, fed batch by batch: the next
     batch's CSV is rendered on a worker thread (Arrow's writer releases the GIL) while
     the server parses the current one, so the two overlap. Types the CSV route cannot
     render exactly go through asyncpg's binary ``copy_records_to_table`` per batch.
     """
-    parts = [table.slice(start, chunk_size) for start in range(0, table.num_rows, chunk_size)]
-    if not all(arrow_type_supported(f.type) for f in table.schema):
+    csv_route = all(arrow_type_supported(f.type) for f in table.schema)
+    # CSV batches stay small whatever chunk_size says, so that even one chunk's worth
+    # of rows is rendered and sent in overlapping pieces.
+    size = min(chunk_size, _COPY_BATCH_ROWS) if csv_route else chunk_size
+    parts = [table.slice(start, size) for start in range(0, table.num_rows, size)]
+    if not csv_route:
         for part in parts:
             records = list(
                 zip(*(part.column(i).to_pylist() for i in range(part.num_columns)), strict=True)
