@@ -521,7 +521,9 @@ async def insert_frame(
         write nothing; skip them (a collision on any unique key skips the row); or
         overwrite them (upsert on the primary key, or a unique key, held by the frame).
     chunk_size : int, optional
-        Rows per batch (default 100,000); the progress bar moves per batch.
+        Rows per batch (default 100,000); the progress bar moves per batch. PostgreSQL
+        sends every row in one COPY, in pieces of at most 20,000 rows whose CSV is
+        rendered while the server parses the previous piece.
     progress : bool, optional
         Show a tqdm progress bar. Default: when the frame has 100,000 rows or more and
         a person is watching (a notebook or a terminal, never under CI).
