@@ -240,8 +240,9 @@ TEXT_OPS = ["contains", "startswith", "endswith"]
 CASELESS_OPS = ["icontains", "istartswith", "iendswith"]
 
 
-def python_filter(op: str, value: str | None, needle: Any) -> bool:
-    """What the lookup ``t__op=needle`` means, on one row's value (SQL NULL semantics)."""
+def python_filter(op: str, value: Any, needle: Any) -> bool:
+    """What the lookup ``field__op=needle`` means, on one row's value (SQL NULL
+    semantics): the oracle for text and number lookups alike."""
     if op == "isnull":
         return (value is None) == bool(needle)
     if op == "notin" and not needle:
@@ -253,6 +254,14 @@ def python_filter(op: str, value: str | None, needle: Any) -> bool:
             return value == needle
         case "ne":
             return value != needle
+        case "lt":
+            return bool(value < needle)
+        case "le":
+            return bool(value <= needle)
+        case "gt":
+            return bool(value > needle)
+        case "ge":
+            return bool(value >= needle)
         case "in":
             return value in needle
         case "notin":
@@ -320,33 +329,6 @@ EDGES = [2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, -(2**63), -
 NUMBERS = st.one_of(INT32, INT32, st.integers(), st.sampled_from([*EDGES, 10**30, -(10**30)]))
 
 
-def python_compare(op: str, value: int | None, needle: Any) -> bool:
-    if op == "isnull":
-        return (value is None) == bool(needle)
-    if op == "notin" and not needle:
-        return True
-    if value is None:
-        return False
-    match op:
-        case "eq":
-            return value == needle
-        case "ne":
-            return value != needle
-        case "lt":
-            return value < needle
-        case "le":
-            return value <= needle
-        case "gt":
-            return value > needle
-        case "ge":
-            return value >= needle
-        case "in":
-            return value in needle
-        case "notin":
-            return value not in needle
-    raise AssertionError(op)
-
-
 @pytest.mark.parametrize("op", NUMERIC_OPS)
 @SEARCH_FUZZ
 @given(
@@ -369,7 +351,7 @@ async def test_search_numbers_matches_python_filter(
         found = await crud.search(s, AllTypes, **{f"i__{op}": needle})
     python_needle = needle if op in ("in", "notin", "isnull") else int(needle)
     expected = [
-        o.id for o, r in zip(created, rows, strict=True) if python_compare(op, r, python_needle)
+        o.id for o, r in zip(created, rows, strict=True) if python_filter(op, r, python_needle)
     ]
     assert [o.id for o in found] == expected
 
@@ -428,7 +410,7 @@ async def test_search_with_out_of_range_int(db: tk.Database, lookup: str, value:
         created = await crud.create_many(s, AllTypes, rows)
         found = await crud.search(s, AllTypes, **{lookup: value})
     field, _, op = lookup.partition("__")
-    expected = [o.id for o in created if python_compare(op or "eq", getattr(o, field), value)]
+    expected = [o.id for o in created if python_filter(op or "eq", getattr(o, field), value)]
     assert [o.id for o in found] == expected
 
 
