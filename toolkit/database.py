@@ -45,7 +45,8 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
+from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -200,6 +201,7 @@ class Database:
                 pool_pre_ping=True,
                 **engine_kwargs,
             )
+            event.listen(self.engine.sync_engine, "reset", _end_untracked_transaction)
         self._sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -388,6 +390,29 @@ def _end_sqlite_transaction(dbapi_connection: Any, _record: Any) -> None:
     # aiosqlite's worker queue (the one behind its private ``_execute``): a job with no
     # future, run after the interrupted statement returns.
     aio._tx.put_nowait((None, rollback))
+
+
+def _end_untracked_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """Roll back a transaction SQLAlchemy does not know of (pool "reset" event, asyncpg).
+
+    SQLAlchemy's asyncpg adapter records its transaction only once BEGIN has returned.
+    A task cancelled while BEGIN was on the wire (a notebook interrupt, ``wait_for``)
+    left asyncpg's record of that transaction behind, and often the server inside it, so
+    reset-on-return rolled back nothing. The next borrower's BEGIN then became a
+    SAVEPOINT inside the stale transaction and its "commit" a RELEASE: its writes were
+    never durable, and other connections never saw them. Found by
+    ``test_cancel_many_tasks_sharing_the_pool``; proved by ``test_cancelled_begin``.
+    """
+    adapter = dbapi_connection
+    driver = getattr(adapter, "driver_connection", None)
+    if driver is None or not state.asyncio_safe or getattr(adapter, "_transaction", None):
+        return  # nothing to do, or SQLAlchemy's own rollback ends the transaction
+    # Private to asyncpg (0.18-0.32): the outermost transaction block it believes open.
+    if getattr(driver, "_top_xact", None) is None and not driver.is_in_transaction():
+        return
+    driver._top_xact = None
+    # Waits for the interrupted BEGIN to finish first; harmless if it never ran.
+    await_only(driver.execute("ROLLBACK"))
 
 
 event.listen(Mapper, "load", _aware_on_sqlite)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import time
 from collections.abc import Coroutine
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pandas as pd
 import pytest
@@ -260,3 +262,86 @@ async def test_cancel_many_tasks_sharing_the_pool(db: tk.Database) -> None:
         assert [t.name for t in await crud.search(s, Team)] == []
     teams = await row_count(db, "teams")
     await assert_usable_at_once(db, teams_before=teams)
+
+
+def sent_by_pool_pre_ping() -> bool:
+    """Whether the running coroutine was awaited from SQLAlchemy's pool pre-ping."""
+    frame = sys._getframe()
+    while frame is not None and frame.f_code.co_name != "_async_ping":
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None
+
+
+@pytest.fixture
+def begin_hangs(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make the first BEGIN that asyncpg sends for a checked-out connection hang once the
+    server has run it; the event is set then. A cancellation there is the narrow window
+    of a real one: the server is inside the transaction, the client has not heard back.
+    (The pool's pre-ping BEGINs are let through: a cancellation during a checkout makes
+    SQLAlchemy discard the connection, which hides the case.)"""
+    begun = asyncio.Event()
+    execute = asyncpg.Connection.execute
+
+    async def execute_then_hang(self: asyncpg.Connection, query: str, *args: Any) -> Any:
+        result = await execute(self, query, *args)
+        if query.startswith("BEGIN") and not begun.is_set() and not sent_by_pool_pre_ping():
+            begun.set()
+            await asyncio.sleep(3600)
+        return result
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute_then_hang)
+    return begun
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    "call", ["insert_frame", "insert_frame-session", "stream_frames-session", "transaction"]
+)
+async def test_cancelled_begin(
+    pg_db: tk.Database,
+    begin_hangs: asyncio.Event,
+    pg_admin: asyncpg.Connection,
+    pg_schema: str,
+    call: str,
+) -> None:
+    """A task cancelled while its BEGIN is on the wire returns a connection that the next
+    borrower can commit on: its write is durable and seen by every other connection.
+
+    Found by this suite (test_cancel_many_tasks_sharing_the_pool failed about 1 run in
+    50): insert_frame's BEGIN, sent straight to asyncpg, was cancelled after the server
+    ran it; the connection went back to the pool inside a transaction SQLAlchemy had not
+    recorded, so the next borrower's "commit" only released a savepoint."""
+    db = pg_db
+    frame = pd.DataFrame({"i": [1]})
+
+    async def work() -> None:
+        if call == "insert_frame":
+            await tk.insert_frame(db, AllTypes, frame)
+        elif call == "insert_frame-session":
+            async with db.session() as s:
+                await tk.insert_frame(s, AllTypes, frame)
+        elif call == "stream_frames-session":
+            async with db.session() as s:
+                async for _ in tk.stream_frames(s, select(Team), chunk_size=10):
+                    pass
+        else:
+            async with db.transaction() as s:
+                await crud.create(s, Team, name="never")
+
+    task = asyncio.create_task(work())
+    await asyncio.wait_for(begun_or_done(begin_hangs, task), timeout=AT_ONCE_SECONDS)
+    assert begin_hangs.is_set(), f"{call} sent no BEGIN through asyncpg"
+    await cancel_and_wait(task)
+    await wait_until_pool_idle(db)
+    await assert_usable_at_once(db)
+    # Counted on a connection of its own (one left inside the stale transaction sees its
+    # own uncommitted rows): the cancelled call wrote nothing, the next calls' writes hold.
+    for table, rows in [(Team.__tablename__, 1), (AllTypes.__tablename__, 2)]:
+        committed = await pg_admin.fetchval(f'SELECT count(*) FROM "{pg_schema}".{table}')
+        assert committed == rows, f"{table}: {committed} committed rows, expected {rows}"
+
+
+async def begun_or_done(begun: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    waiter = asyncio.ensure_future(begun.wait())
+    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
