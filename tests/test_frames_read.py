@@ -16,6 +16,7 @@ from sqlmodel import select
 import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Team, User
+from toolkit.drivers import sqlite as sqlite_driver
 
 from .conftest import PG_URL
 from .frame_models import EXPECTED_DTYPES, AllTypes, sample_rows
@@ -181,6 +182,23 @@ async def test_aggregates_and_joins(db: tk.Database) -> None:
     frame = await tk.read_frame(db, q)
     assert frame.to_dict("records") == [{"name": "red", "members": 4}]
     assert str(frame["members"].dtype) == "Int64"
+
+
+async def test_read_across_driver_chunks(db: tk.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result read in many driver chunks (SQLite converts one chunk on a second thread
+    while it fetches the next) is the same frame as one read in a single chunk, an
+    all-NULL first chunk included."""
+    async with db.session() as s:
+        await crud.create_many(s, AllTypes, [{} for _ in range(10)] + sample_rows(33))
+    query = select(AllTypes).order_by(AllTypes.id)
+    whole = await tk.read_frame(db, query)
+    monkeypatch.setattr(sqlite_driver, "_READ_CHUNK_ROWS", 10)
+    chunked = await tk.read_frame(db, query)
+    assert dtypes_of(chunked) == EXPECTED_DTYPES
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert chunked["s"].tolist()[10:] == [
+        r["s"] if r["s"] is not None else pd.NA for r in sample_rows(33)
+    ]
 
 
 # -- streaming -----------------------------------------------------------------------

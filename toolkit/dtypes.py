@@ -47,6 +47,8 @@ __all__ = [
     "ColumnSpec",
     "arrow_to_frame",
     "arrow_type",
+    "chunks_to_frame",
+    "column_arrays",
     "empty_frame",
     "infer_specs",
     "model_specs",
@@ -329,8 +331,22 @@ def arrow_to_frame(table: pa.Table, specs: Sequence[ColumnSpec]) -> pd.DataFrame
     return _assemble(specs, [_series(s, table.column(i)) for i, s in enumerate(specs)])
 
 
-def _text_or_none(values: Sequence[Any]) -> list[Any]:
-    return [v if v is None or isinstance(v, str) else str(v) for v in values]
+def _text_array(values: Sequence[Any]) -> pa.Array:
+    """Values as Arrow text; anything but text or None is turned into its ``str``."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values])
+
+
+def _bool_array(values: Sequence[Any]) -> pa.Array:
+    """Values as Arrow booleans by their truth: asyncpg returns bool, sqlite3 0/1."""
+    for source in (pa.bool_(), pa.int64()):
+        try:
+            return pa.array(values, source).cast(pa.bool_())  # an integer is true if not 0
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            continue
+    return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
 
 
 def _array(spec: ColumnSpec, values: Sequence[Any]) -> pa.Array:
@@ -339,13 +355,9 @@ def _array(spec: ColumnSpec, values: Sequence[Any]) -> pa.Array:
     assert target is not None
     match spec.kind:
         case "bool":
-            # sqlite3 returns 0/1; asyncpg returns bool.
-            return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
+            return _bool_array(values)
         case "str":
-            try:
-                return pa.array(values, pa.string())
-            except (pa.ArrowTypeError, pa.ArrowInvalid):
-                return pa.array(_text_or_none(values), pa.string())
+            return _text_array(values)
         case "decimal":
             try:
                 return pa.array(values, target)
@@ -359,12 +371,39 @@ def _array(spec: ColumnSpec, values: Sequence[Any]) -> pa.Array:
             except (pa.ArrowTypeError, pa.ArrowInvalid):
                 # SQLite stores these as ISO text; the stored wall time of a
                 # timezone-aware column is UTC.
-                parsed = pa.array(_text_or_none(values), pa.string()).cast(
+                parsed = _text_array(values).cast(
                     pa.timestamp("us") if spec.kind != "date" else pa.date32()
                 )
                 return parsed.cast(target) if spec.kind == "datetime_tz" else parsed
         case _:
             return pa.array(values, target, from_pandas=True)
+
+
+def column_arrays(
+    specs: Sequence[ColumnSpec], columns: Sequence[Sequence[Any]]
+) -> list[pa.Array | list[Any]]:
+    """Convert one chunk of driver values column by column: Arrow arrays, except that
+    ``object`` columns stay lists of Python values. :func:`chunks_to_frame` joins chunks."""
+    return [
+        list(values) if arrow_type(spec) is None else _array(spec, values)
+        for spec, values in zip(specs, columns, strict=True)
+    ]
+
+
+def chunks_to_frame(
+    specs: Sequence[ColumnSpec], chunks: Sequence[Sequence[pa.Array | list[Any]]]
+) -> pd.DataFrame:
+    """One typed frame from chunks made by :func:`column_arrays`, in order."""
+    if not chunks:
+        return empty_frame(specs)
+    series: list[pd.Series] = []
+    for i, spec in enumerate(specs):
+        parts = [chunk[i] for chunk in chunks]
+        if arrow_type(spec) is None:
+            series.append(pd.Series([v for part in parts for v in part], dtype="object"))
+        else:
+            series.append(_series(spec, pa.chunked_array(parts)))
+    return _assemble(specs, series)
 
 
 def values_to_frame(specs: Sequence[ColumnSpec], columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -375,13 +414,7 @@ def values_to_frame(specs: Sequence[ColumnSpec], columns: Sequence[Sequence[Any]
     specs : the columns' specs, in order
     columns : one sequence of values per column (``None`` for NULL)
     """
-    series: list[pd.Series] = []
-    for spec, values in zip(specs, columns, strict=True):
-        if arrow_type(spec) is None:
-            series.append(pd.Series(list(values), dtype="object"))
-        else:
-            series.append(_series(spec, _array(spec, values)))
-    return _assemble(specs, series)
+    return chunks_to_frame(specs, [column_arrays(specs, columns)])
 
 
 def infer_specs(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[ColumnSpec]:

@@ -14,13 +14,21 @@ import functools
 import importlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import aiosqlite
 import pandas as pd
 import pyarrow as pa
 
-from ..dtypes import ColumnSpec, empty_frame, infer_specs, values_to_frame
+from ..dtypes import (
+    ColumnSpec,
+    chunks_to_frame,
+    column_arrays,
+    empty_frame,
+    infer_specs,
+    values_to_frame,
+)
 from . import WriteTarget
 
 __all__ = ["read", "stream", "write"]
@@ -28,6 +36,8 @@ __all__ = ["read", "stream", "write"]
 T = TypeVar("T")
 #: While a cancelled job runs on, interrupt it again this often.
 _INTERRUPT_EVERY_SECONDS = 0.02
+#: Rows per chunk of a typed read_frame.
+_READ_CHUNK_ROWS = 50_000
 
 # Private to pandas (read_sql uses it), stable for years; zip() is the fallback.
 _to_object_array: Callable[[list[tuple[Any, ...]]], Any] | None = getattr(
@@ -76,22 +86,56 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
 async def read(
     conn: aiosqlite.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec] | None
 ) -> pd.DataFrame:
-    """Read a whole result as a typed frame."""
+    """Read a whole result as a typed frame.
 
-    def job(raw: sqlite3.Connection) -> tuple[list[str], list[Sequence[Any]]]:
+    With the column types known, rows are fetched in chunks on aiosqlite's thread while
+    the chunk before is transposed and converted to Arrow on another, so the two overlap
+    (sqlite3 lets go of the GIL while SQLite steps; so does Arrow's parsing). Untyped
+    SQL reads every row first: its types are inferred from all the values, not from the
+    first chunk.
+    """
+    if specs is None:
+
+        def fetch_all(raw: sqlite3.Connection) -> tuple[list[str], list[Sequence[Any]]]:
+            cursor = raw.execute(sql, tuple(args))
+            try:
+                names = [d[0] for d in cursor.description or ()]
+                return names, _columns(cursor.fetchall(), len(names))
+            finally:
+                cursor.close()
+
+        names, columns = await _in_thread(conn, fetch_all)
+        return values_to_frame(infer_specs(names, columns), columns)
+
+    typed = specs
+    converter = _converter()
+
+    def fetch_chunks(raw: sqlite3.Connection) -> list[Future[list[pa.Array | list[Any]]]]:
         cursor = raw.execute(sql, tuple(args))
         try:
-            names = [d[0] for d in cursor.description or ()]
-            return names, _columns(cursor.fetchall(), len(names))
+            converted = []
+            while rows := cursor.fetchmany(_READ_CHUNK_ROWS):
+                converted.append(converter.submit(_convert, typed, rows))
+            return converted
         finally:
             cursor.close()
 
-    names, columns = await _in_thread(conn, job)
-    if specs is None:
-        specs = infer_specs(names, columns)
-    if not columns or len(columns[0]) == 0:
-        return empty_frame(specs)
-    return values_to_frame(specs, columns)
+    pending = await _in_thread(conn, fetch_chunks)
+    chunks = [await asyncio.wrap_future(future) for future in pending]
+    return chunks_to_frame(typed, chunks)
+
+
+def _convert(
+    specs: Sequence[ColumnSpec], rows: list[tuple[Any, ...]]
+) -> list[pa.Array | list[Any]]:
+    return column_arrays(specs, _columns(rows, len(specs)))
+
+
+@functools.cache
+def _converter() -> ThreadPoolExecutor:
+    """The thread that turns fetched chunks into Arrow arrays (one: machines have few
+    cores, and aiosqlite's thread is fetching meanwhile)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="toolkit-sqlite-convert")
 
 
 async def stream(
