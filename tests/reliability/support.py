@@ -59,9 +59,9 @@ async def backend_pid(
     )
 
 
-async def wait_for_lock_wait(admin: asyncpg.Connection, app_name: str, timeout: float = 20) -> None:
-    """Wait until a backend of ``app_name`` waits for a lock."""
-    await _poll_activity(
+async def wait_for_lock_wait(admin: asyncpg.Connection, app_name: str, timeout: float = 20) -> int:
+    """Wait until a backend of ``app_name`` waits for a lock; return its pid."""
+    return await _poll_activity(
         admin, app_name, "wait_event_type = 'Lock'", what="waited for a lock", timeout=timeout
     )
 
@@ -69,6 +69,17 @@ async def wait_for_lock_wait(admin: asyncpg.Connection, app_name: str, timeout: 
 async def terminate_backend(admin: asyncpg.Connection, pid: int) -> None:
     """Terminate a server backend, as an operator or a fail-over would."""
     assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+
+
+async def ended(task: asyncio.Task[Any], within: float) -> asyncio.Task[Any]:
+    """``task`` once it has ended on its own; fail (and cancel it) if it has not within
+    ``within`` seconds. Unlike ``wait_for``, a hang cannot turn into the cancelled call's
+    error."""
+    await asyncio.wait({task}, timeout=within)
+    if not task.done():
+        task.cancel()
+        pytest.fail(f"still running {within} s later (hung?): {task!r}")
+    return task
 
 
 class ProgressProbe:

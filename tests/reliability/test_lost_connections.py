@@ -24,12 +24,15 @@ import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Team
 
+from ..conftest import pg_connect
 from ..frame_models import AllTypes
 from .support import (
     ProgressProbe,
     backend_pid,
+    ended,
     row_count,
     terminate_backend,
+    wait_for_lock_wait,
     wait_until_pool_idle,
 )
 
@@ -40,6 +43,8 @@ STREAM_SQL = "SELECT g AS n, md5(g::text) AS digest FROM generate_series(1, 2000
 STREAM_CHUNK = 10_000
 INSERT_ROWS = 200_000
 INSERT_CHUNK = 2_000
+#: A call on a lost connection must end (with an error) within this; it hangs otherwise.
+ENDS_WITHIN_SECONDS = 10
 
 
 def big_frame(rows: int = INSERT_ROWS) -> pd.DataFrame:
@@ -96,20 +101,75 @@ async def insert_and_terminate(
         await terminate_backend(admin, await backend_pid(admin, app_name, "COPY%"))
 
     killer = asyncio.create_task(operator())
+    insert = asyncio.create_task(
+        tk.insert_frame(
+            db,
+            AllTypes,
+            big_frame(),
+            chunk_size=INSERT_CHUNK,
+            progress=True,
+            on_conflict=on_conflict,  # type: ignore[arg-type]
+        )
+    )
     try:
         with pytest.raises(Exception) as info:
-            await tk.insert_frame(
-                db,
-                AllTypes,
-                big_frame(),
-                chunk_size=INSERT_CHUNK,
-                progress=True,
-                on_conflict=on_conflict,  # type: ignore[arg-type]
-            )
+            (await ended(insert, within=ENDS_WITHIN_SECONDS)).result()
     finally:
         await asyncio.wait_for(killer, timeout=30)
     assert probe.rows < INSERT_ROWS, "the insert finished before the backend was terminated"
     return info.value
+
+
+async def test_insert_frame_lost_while_the_server_reads_nothing(
+    watched_pg_db: tk.Database,
+    app_name: str,
+    pg_admin: asyncpg.Connection,
+    pg_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A COPY whose server reads nothing (here it waits for a table lock) fills the
+    socket's buffers, and asyncpg waits for them to drain before the next batch. Losing
+    the connection then ends the call with DatabaseUnavailableError; nothing is written.
+
+    Found by this suite: under load, a lost-COPY test hung for minutes; asyncpg (0.30 to
+    0.32) never ends that wait when the connection is lost."""
+    db = watched_pg_db
+    rows = 2_000_000  # far more CSV than the socket buffers hold
+    probe = ProgressProbe.expect(rows)
+    monkeypatch.setattr("tqdm.auto.tqdm", probe)
+    locker = await pg_connect()  # pg_admin polls pg_stat_activity, outside any transaction
+    try:
+        async with locker.transaction():
+            await locker.execute(
+                f'LOCK TABLE "{pg_schema}".test_all_types IN ACCESS EXCLUSIVE MODE'
+            )
+            insert = asyncio.create_task(
+                tk.insert_frame(db, AllTypes, big_frame(rows), progress=True)
+            )
+            pid = await wait_for_lock_wait(pg_admin, app_name)
+            await wait_until_stalled(probe)
+            assert 0 < probe.rows < rows, "the feed did not wait for the socket to drain"
+            await terminate_backend(pg_admin, pid)
+            with pytest.raises(tk.DatabaseUnavailableError, match="lost"):
+                (await ended(insert, within=ENDS_WITHIN_SECONDS)).result()
+    finally:
+        await locker.close()
+    monkeypatch.undo()
+    await wait_until_pool_idle(db)
+    assert await row_count(db, "test_all_types") == 0
+    await assert_usable(db)
+
+
+async def wait_until_stalled(probe: type[ProgressProbe], quiet: float = 0.5) -> None:
+    """Wait until rows went out, then until the probe's count has not moved for ``quiet`` s."""
+    deadline = asyncio.get_running_loop().time() + ENDS_WITHIN_SECONDS
+    while not probe.rows:
+        assert asyncio.get_running_loop().time() < deadline, "no rows went out"
+        await asyncio.sleep(0.01)
+    seen = -1
+    while probe.rows != seen:
+        seen = probe.rows
+        await asyncio.sleep(quiet)
 
 
 @pytest.mark.parametrize("on_conflict", ["error", "ignore"], ids=["copy", "staged-copy"])

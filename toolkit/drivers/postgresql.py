@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import io
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -272,6 +272,43 @@ async def _copy_in(
     the server parses the current one, so the two overlap. Types the CSV route cannot
     render exactly go through asyncpg's binary ``copy_records_to_table`` per batch.
     """
+    with _woken_when_lost(conn):
+        return await _copy_parts(conn, name, schema, columns, table, chunk_size, progress)
+
+
+@contextlib.contextmanager
+def _woken_when_lost(conn: asyncpg.Connection) -> Iterator[None]:
+    """Wake a COPY waiting for the socket to drain if the connection is lost meanwhile.
+
+    asyncpg sends COPY data under flow control: before each batch it waits until the
+    socket's send buffer drains. A server that stops reading (busy, or waiting for a
+    lock) then dies leaves that wait with nothing to end it (asyncpg 0.30-0.32 never
+    sets the event when the connection is lost), so the call hung forever. Woken, the
+    COPY goes on to its next batch and fails with the lost connection's error.
+    """
+
+    def wake(_conn: object) -> None:
+        # Private to asyncpg's protocol: the event its COPY loop waits on.
+        allowed = getattr(getattr(conn, "_protocol", None), "writing_allowed", None)
+        if isinstance(allowed, asyncio.Event):
+            allowed.set()
+
+    conn.add_termination_listener(wake)
+    try:
+        yield
+    finally:
+        conn.remove_termination_listener(wake)
+
+
+async def _copy_parts(
+    conn: asyncpg.Connection,
+    name: str,
+    schema: str | None,
+    columns: Sequence[str],
+    table: pa.Table,
+    chunk_size: int,
+    progress: Any,
+) -> int:
     csv_route = all(arrow_type_supported(f.type) for f in table.schema)
     # CSV batches stay small whatever chunk_size says, so that even one chunk's worth
     # of rows is rendered and sent in overlapping pieces.
