@@ -92,12 +92,18 @@ def pg_schema() -> Iterator[str]:
     _run_pg(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')
 
 
+def pg_connect_args(schema: str, **settings: str) -> dict[str, Any]:
+    """connect_args of a test Database on PostgreSQL: our schema, and a lock wait that
+    fails after a minute (a lock left behind by a test must fail the run, not hang it)."""
+    return {"server_settings": {"search_path": schema, "lock_timeout": "60s", **settings}}
+
+
 def connect_test_db(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> tk.Database:
     """A Database for ``dialect``: a SQLite file in tmp_path, or PostgreSQL in our schema."""
     if dialect == "postgresql":
         require_postgres()
         schema = request.getfixturevalue("pg_schema")
-        return tk.connect(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+        return tk.connect(PG_URL, connect_args=pg_connect_args(schema))
     return tk.connect(tmp_path / "test.db")
 
 

@@ -407,6 +407,8 @@ def _end_untracked_transaction(dbapi_connection: Any, _record: Any, state: PoolR
     driver = getattr(adapter, "driver_connection", None)
     if driver is None or not state.asyncio_safe or getattr(adapter, "_transaction", None):
         return  # nothing to do, or SQLAlchemy's own rollback ends the transaction
+    if driver.is_closed():
+        return  # lost or closed: the server has ended its transaction
     # Private to asyncpg (0.18-0.32): the outermost transaction block it believes open.
     if getattr(driver, "_top_xact", None) is None and not driver.is_in_transaction():
         return

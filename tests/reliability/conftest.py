@@ -15,7 +15,14 @@ import pytest
 
 import toolkit as tk
 
-from ..conftest import PG_URL, connect_test_db, fresh, pg_connect, require_postgres
+from ..conftest import (
+    PG_URL,
+    connect_test_db,
+    fresh,
+    pg_connect,
+    pg_connect_args,
+    require_postgres,
+)
 
 #: The PostgreSQL pool of the concurrency tests: far fewer connections than tasks.
 SMALL_POOL = {"pool_size": 3, "max_overflow": 2}
@@ -32,9 +39,7 @@ async def small_pool_db(
     if dialect == "postgresql":
         require_postgres()
         schema = request.getfixturevalue("pg_schema")
-        database = tk.connect(
-            PG_URL, connect_args={"server_settings": {"search_path": schema}}, **SMALL_POOL
-        )
+        database = tk.connect(PG_URL, connect_args=pg_connect_args(schema), **SMALL_POOL)
     else:
         database = connect_test_db(dialect, tmp_path, request)
     async for fresh_db in fresh(database):
@@ -56,7 +61,7 @@ async def watched_pg_db(
     schema = request.getfixturevalue("pg_schema")
     database = tk.connect(
         PG_URL,
-        connect_args={"server_settings": {"search_path": schema, "application_name": app_name}},
+        connect_args=pg_connect_args(schema, application_name=app_name),
     )
     async for fresh_db in fresh(database):
         yield fresh_db

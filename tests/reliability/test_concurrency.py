@@ -216,13 +216,15 @@ async def test_deadlocked_upsert(
         db.session() as session,
     ):
         await other.execute(text("UPDATE test_keyed SET qty = 1 WHERE id = 2"))
+        # Only the upsert may be the victim, however the two lock waits are scheduled.
+        await other.execute(text("SET LOCAL deadlock_timeout = '60s'"))
         target: Any = {"own-transaction": db, "caller-transaction": caller}.get(whose, session)
         if whose == "caller-transaction":
             await caller.begin()
         if whose == "session-with-work":
             session.add(Keyed(id=3, code="c"))
         # The upsert locks row 1, then waits for row 2; ``other`` then waits for row 1.
-        # The upsert waited first, so its deadlock check fires first and it is the victim.
+        # The upsert's deadlock check fires after 1 s (other's after 60 s): it is the victim.
         task = asyncio.create_task(tk.insert_frame(target, Keyed, upsert, on_conflict="update"))
         await wait_for_lock_wait(pg_admin, app_name)
         await other.execute(text("UPDATE test_keyed SET qty = 2 WHERE id = 1"))
