@@ -185,14 +185,14 @@ async def test_aggregates_and_joins(db: tk.Database) -> None:
 
 
 async def test_read_across_driver_chunks(db: tk.Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A result read in many driver chunks (SQLite converts one chunk on a second thread
-    while it fetches the next) is the same frame as one read in a single chunk, an
-    all-NULL first chunk included."""
+    """A result read in many driver parts (SQLite fetches and converts a few thousand
+    rows at a time) is the same frame as one read in a single part, an all-NULL first
+    part included."""
     async with db.session() as s:
         await crud.create_many(s, AllTypes, [{} for _ in range(10)] + sample_rows(33))
     query = select(AllTypes).order_by(AllTypes.id)
     whole = await tk.read_frame(db, query)
-    monkeypatch.setattr(sqlite_driver, "_READ_CHUNK_ROWS", 10)
+    monkeypatch.setattr(sqlite_driver, "_FETCH_ROWS", 10)
     chunked = await tk.read_frame(db, query)
     assert dtypes_of(chunked) == EXPECTED_DTYPES
     pd.testing.assert_frame_equal(chunked, whole)
@@ -262,6 +262,26 @@ async def test_stream_raw_sql(db: tk.Database) -> None:
     ]
     assert [len(c) for c in chunks] == [7, 7, 7, 7, 2]
     assert len({tuple(map(str, c.dtypes)) for c in chunks}) == 1
+
+
+@pytest.mark.parametrize("rows", [0, 7, 28, 30])
+async def test_stream_chunks_built_from_smaller_fetches(
+    db: tk.Database, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """A chunk built from several driver fetches (SQLite fetches and converts a few
+    thousand rows at a time) has the exact size; no empty chunk follows a full one,
+    except that an empty result yields one typed empty frame. Typed and raw SQL alike."""
+    await fill(db, rows)
+    monkeypatch.setattr(sqlite_driver, "_FETCH_ROWS", 3)
+    sizes = [7] * (rows // 7) + ([rows % 7] if rows % 7 or not rows else [])
+    typed = select(AllTypes).order_by(AllTypes.id)
+    chunks = [c async for c in tk.stream_frames(db, typed, chunk_size=7)]
+    assert [len(c) for c in chunks] == sizes
+    assert all(dtypes_of(c) == EXPECTED_DTYPES for c in chunks)
+    whole = await tk.read_frame(db, typed)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    raw = "SELECT id, s FROM test_all_types ORDER BY id"
+    assert [len(c) async for c in tk.stream_frames(db, raw, chunk_size=7)] == sizes
 
 
 async def test_stream_rejects_bad_chunk_size(db: tk.Database) -> None:

@@ -14,7 +14,6 @@ import functools
 import importlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -36,8 +35,9 @@ __all__ = ["read", "stream", "write"]
 T = TypeVar("T")
 #: While a cancelled job runs on, interrupt it again this often.
 _INTERRUPT_EVERY_SECONDS = 0.02
-#: Rows per chunk of a typed read_frame.
-_READ_CHUNK_ROWS = 50_000
+#: Rows fetched and converted to Arrow at a time, by read_frame and by each chunk of a
+#: stream: few enough that their Python objects stay in the CPU's caches.
+_FETCH_ROWS = 5_000
 
 # Private to pandas (read_sql uses it), stable for years; zip() is the fallback.
 _to_object_array: Callable[[list[tuple[Any, ...]]], Any] | None = getattr(
@@ -83,16 +83,30 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
     return list(zip(*rows, strict=True))
 
 
+def _fetch_converted(
+    cursor: sqlite3.Cursor, specs: Sequence[ColumnSpec], limit: int | None
+) -> tuple[int, list[list[pa.Array | list[Any]]]]:
+    """Fetch up to ``limit`` rows (all if None), converting every ``_FETCH_ROWS`` of them
+    to Arrow as they come; returns the rows fetched and the converted parts."""
+    fetched, parts = 0, []
+    while limit is None or fetched < limit:
+        rows = cursor.fetchmany(_FETCH_ROWS if limit is None else min(limit - fetched, _FETCH_ROWS))
+        if not rows:
+            break
+        fetched += len(rows)
+        parts.append(column_arrays(specs, _columns(rows, len(specs))))
+    return fetched, parts
+
+
 async def read(
     conn: aiosqlite.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec] | None
 ) -> pd.DataFrame:
     """Read a whole result as a typed frame.
 
-    With the column types known, rows are fetched in chunks on aiosqlite's thread while
-    the chunk before is transposed and converted to Arrow on another, so the two overlap
-    (sqlite3 lets go of the GIL while SQLite steps; so does Arrow's parsing). Untyped
-    SQL reads every row first: its types are inferred from all the values, not from the
-    first chunk.
+    With the column types known, rows are fetched and converted a few thousand at a time
+    on aiosqlite's thread (faster than converting them all at the end: the Python
+    objects of a few thousand rows are still in the CPU's caches). Untyped SQL reads
+    every row first: its types are inferred from all the values, not from the first ones.
     """
     if specs is None:
 
@@ -108,34 +122,15 @@ async def read(
         return values_to_frame(infer_specs(names, columns), columns)
 
     typed = specs
-    converter = _converter()
 
-    def fetch_chunks(raw: sqlite3.Connection) -> list[Future[list[pa.Array | list[Any]]]]:
+    def fetch(raw: sqlite3.Connection) -> list[list[pa.Array | list[Any]]]:
         cursor = raw.execute(sql, tuple(args))
         try:
-            converted = []
-            while rows := cursor.fetchmany(_READ_CHUNK_ROWS):
-                converted.append(converter.submit(_convert, typed, rows))
-            return converted
+            return _fetch_converted(cursor, typed, None)[1]
         finally:
             cursor.close()
 
-    pending = await _in_thread(conn, fetch_chunks)
-    chunks = [await asyncio.wrap_future(future) for future in pending]
-    return chunks_to_frame(typed, chunks)
-
-
-def _convert(
-    specs: Sequence[ColumnSpec], rows: list[tuple[Any, ...]]
-) -> list[pa.Array | list[Any]]:
-    return column_arrays(specs, _columns(rows, len(specs)))
-
-
-@functools.cache
-def _converter() -> ThreadPoolExecutor:
-    """The thread that turns fetched chunks into Arrow arrays (one: machines have few
-    cores, and aiosqlite's thread is fetching meanwhile)."""
-    return ThreadPoolExecutor(1, thread_name_prefix="toolkit-sqlite-convert")
+    return chunks_to_frame(typed, await _in_thread(conn, fetch))
 
 
 async def stream(
@@ -147,25 +142,33 @@ async def stream(
 ) -> AsyncIterator[pd.DataFrame]:
     """Yield frames of exactly ``chunk_size`` rows from one SQLite cursor.
 
-    Untyped SQL takes its column types from the first chunk and keeps them.
+    Each chunk is fetched and converted ``_FETCH_ROWS`` rows at a time on aiosqlite's
+    thread, so only that many rows are ever alive as Python objects, whatever the chunk
+    size. Untyped SQL takes its column types from the first chunk (fetched whole) and
+    keeps them.
     """
     cursor = await _in_thread(conn, lambda raw: raw.execute(sql, tuple(args)))
     try:
-        names = [d[0] for d in cursor.description or ()]
-        first = True
-        while True:
+        first = True  # an empty result still yields one (empty, typed) frame
+        if specs is None:
             rows = await _in_thread(conn, lambda _raw: cursor.fetchmany(chunk_size))
+            names = [d[0] for d in cursor.description or ()]
             columns = _columns(rows, len(names))
-            if specs is None:
-                specs = infer_specs(names, columns)
-            if not rows:
-                if first:
-                    yield empty_frame(specs)
+            specs = infer_specs(names, columns)
+            yield values_to_frame(specs, columns) if rows else empty_frame(specs)
+            if len(rows) < chunk_size:
+                return
+            first = False
+        typed = specs
+        while True:
+            fetched, parts = await _in_thread(
+                conn, lambda _raw: _fetch_converted(cursor, typed, chunk_size)
+            )
+            if fetched or first:
+                yield chunks_to_frame(typed, parts)
+            if fetched < chunk_size:
                 break
             first = False
-            yield values_to_frame(specs, columns)
-            if len(rows) < chunk_size:
-                break
     finally:
         await _in_thread(conn, lambda _raw: cursor.close())
 
