@@ -256,26 +256,6 @@ def _csv(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-async def _copy_in(
-    conn: asyncpg.Connection,
-    name: str,
-    schema: str | None,
-    columns: Sequence[str],
-    table: pa.Table,
-    chunk_size: int,
-    progress: Any,
-) -> int:
-    """COPY ``table`` into ``name`` in batches of at most ``chunk_size`` rows; returns the rows.
-
-    One ``COPY ... (FORMAT csv)`` for the whole table, fed batch by batch: the next
-    batch's CSV is rendered on a worker thread (Arrow's writer releases the GIL) while
-    the server parses the current one, so the two overlap. Types the CSV route cannot
-    render exactly go through asyncpg's binary ``copy_records_to_table`` per batch.
-    """
-    with _woken_when_lost(conn):
-        return await _copy_parts(conn, name, schema, columns, table, chunk_size, progress)
-
-
 @contextlib.contextmanager
 def _woken_when_lost(conn: asyncpg.Connection) -> Iterator[None]:
     """Wake a COPY waiting for the socket to drain if the connection is lost meanwhile.
@@ -300,7 +280,7 @@ def _woken_when_lost(conn: asyncpg.Connection) -> Iterator[None]:
         conn.remove_termination_listener(wake)
 
 
-async def _copy_parts(
+async def _copy_in(
     conn: asyncpg.Connection,
     name: str,
     schema: str | None,
@@ -309,6 +289,13 @@ async def _copy_parts(
     chunk_size: int,
     progress: Any,
 ) -> int:
+    """COPY ``table`` into ``name`` in batches of at most ``chunk_size`` rows; returns the rows.
+
+    One ``COPY ... (FORMAT csv)`` for the whole table, fed batch by batch: the next
+    batch's CSV is rendered on a worker thread (Arrow's writer releases the GIL) while
+    the server parses the current one, so the two overlap. Types the CSV route cannot
+    render exactly go through asyncpg's binary ``copy_records_to_table`` per batch.
+    """
     csv_route = all(arrow_type_supported(f.type) for f in table.schema)
     # CSV batches stay small whatever chunk_size says, so that even one chunk's worth
     # of rows is rendered and sent in overlapping pieces.
@@ -389,7 +376,10 @@ async def write(
                 "ON COMMIT DROP"
             )
         name, schema = (stage, None) if staged else (target.name, target.schema)
-        written = await _copy_in(conn, name, schema, target.columns, table, chunk_size, progress)
+        with _woken_when_lost(conn):
+            written = await _copy_in(
+                conn, name, schema, target.columns, table, chunk_size, progress
+            )
         if staged:
             cols = ", ".join(target.quoted_columns)
             action = target.conflict_clause(on_conflict, excluded="EXCLUDED")
