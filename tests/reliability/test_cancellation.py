@@ -297,8 +297,8 @@ async def test_cancelled_begin(
     """A task cancelled while its BEGIN is on the wire returns a connection that the next
     borrower can commit on: its write is durable and seen by every other connection.
 
-    Found by this suite (test_cancel_many_tasks_sharing_the_pool failed about 1 run in
-    50): insert_frame's BEGIN, sent straight to asyncpg, was cancelled after the server
+    Found by this suite (test_cancel_many_tasks_sharing_the_pool failed, rarely, in
+    CI): insert_frame's BEGIN, sent straight to asyncpg, was cancelled after the server
     ran it; the connection went back to the pool inside a transaction SQLAlchemy had not
     recorded, so the next borrower's "commit" only released a savepoint."""
     db = pg_db
