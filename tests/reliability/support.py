@@ -82,6 +82,15 @@ async def ended(task: asyncio.Task[Any], within: float) -> asyncio.Task[Any]:
     return task
 
 
+async def signalled(event: asyncio.Event, task: asyncio.Task[Any], failure: str) -> None:
+    """Wait until ``event`` is set; fail at once, with ``failure``, if ``task`` ends first."""
+    waiter = asyncio.create_task(event.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if not waiter.done():
+        waiter.cancel()
+        pytest.fail(f"{failure}: {task!r}")
+
+
 class ProgressProbe:
     """Stands in for ``tqdm.auto.tqdm`` to see ``insert_frame`` write batch after batch.
 
@@ -112,11 +121,7 @@ class ProgressProbe:
     @classmethod
     async def wait(cls, task: asyncio.Task[Any]) -> None:
         """Wait until ``wanted`` rows were written; fail at once if ``task`` ends first."""
-        reached = asyncio.create_task(cls.reached.wait())
-        await asyncio.wait({task, reached}, return_when=asyncio.FIRST_COMPLETED)
-        if not reached.done():
-            reached.cancel()
-            pytest.fail(f"insert_frame ended before writing {cls.wanted} rows: {task!r}")
+        await signalled(cls.reached, task, f"insert_frame ended before writing {cls.wanted} rows")
 
     @classmethod
     def expect(cls, rows: int) -> type[ProgressProbe]:

@@ -26,7 +26,7 @@ from toolkit import crud
 from toolkit.demo import Team
 
 from ..frame_models import AllTypes
-from .support import ProgressProbe, row_count, wait_until_pool_idle
+from .support import ProgressProbe, row_count, signalled, wait_until_pool_idle
 
 #: Any call after a cancellation must be answered within this (SQLite would otherwise wait
 #: for its 30 s busy timeout if a cancelled transaction kept the write lock).
@@ -319,8 +319,10 @@ async def test_cancelled_begin(
                 await crud.create(s, Team, name="never")
 
     task = asyncio.create_task(work())
-    await asyncio.wait_for(begun_or_done(begin_hangs, task), timeout=AT_ONCE_SECONDS)
-    assert begin_hangs.is_set(), f"{call} sent no BEGIN through asyncpg"
+    await asyncio.wait_for(
+        signalled(begin_hangs, task, f"{call} ended without a BEGIN through asyncpg"),
+        timeout=AT_ONCE_SECONDS,
+    )
     await cancel_and_wait(task)
     await wait_until_pool_idle(db)
     await assert_usable_at_once(db)
@@ -329,9 +331,3 @@ async def test_cancelled_begin(
     for table, rows in [(Team.__tablename__, 1), (AllTypes.__tablename__, 2)]:
         committed = await pg_admin.fetchval(f'SELECT count(*) FROM "{pg_schema}".{table}')
         assert committed == rows, f"{table}: {committed} committed rows, expected {rows}"
-
-
-async def begun_or_done(begun: asyncio.Event, task: asyncio.Task[Any]) -> None:
-    waiter = asyncio.ensure_future(begun.wait())
-    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
