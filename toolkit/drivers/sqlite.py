@@ -24,7 +24,6 @@ from ..dtypes import (
     ColumnSpec,
     chunks_to_frame,
     column_arrays,
-    empty_frame,
     infer_specs,
     values_to_frame,
 )
@@ -98,6 +97,16 @@ def _fetch_converted(
     return fetched, parts
 
 
+def _untyped(
+    cursor: sqlite3.Cursor, rows: list[tuple[Any, ...]]
+) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
+    """Untyped SQL: the specs of ``cursor``'s columns, inferred from ``rows``, and the
+    rows as columns."""
+    names = [d[0] for d in cursor.description or ()]
+    columns = _columns(rows, len(names))
+    return infer_specs(names, columns), columns
+
+
 async def read(
     conn: aiosqlite.Connection, sql: str, args: Sequence[Any], specs: Sequence[ColumnSpec] | None
 ) -> pd.DataFrame:
@@ -110,16 +119,14 @@ async def read(
     """
     if specs is None:
 
-        def fetch_all(raw: sqlite3.Connection) -> tuple[list[str], list[Sequence[Any]]]:
+        def fetch_all(raw: sqlite3.Connection) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
             cursor = raw.execute(sql, tuple(args))
             try:
-                names = [d[0] for d in cursor.description or ()]
-                return names, _columns(cursor.fetchall(), len(names))
+                return _untyped(cursor, cursor.fetchall())
             finally:
                 cursor.close()
 
-        names, columns = await _in_thread(conn, fetch_all)
-        return values_to_frame(infer_specs(names, columns), columns)
+        return values_to_frame(*await _in_thread(conn, fetch_all))
 
     typed = specs
 
@@ -152,10 +159,8 @@ async def stream(
         first = True  # an empty result still yields one (empty, typed) frame
         if specs is None:
             rows = await _in_thread(conn, lambda _raw: cursor.fetchmany(chunk_size))
-            names = [d[0] for d in cursor.description or ()]
-            columns = _columns(rows, len(names))
-            specs = infer_specs(names, columns)
-            yield values_to_frame(specs, columns) if rows else empty_frame(specs)
+            specs, columns = _untyped(cursor, rows)
+            yield values_to_frame(specs, columns)
             if len(rows) < chunk_size:
                 return
             first = False
