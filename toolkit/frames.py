@@ -544,6 +544,8 @@ async def insert_frame(
         written. When the call is its own transaction it is first retried (5 attempts);
         inside the caller's transaction (or a session holding other work), roll that
         back and run it again.
+    DatabaseUnavailableError
+        The connection was lost; nothing was written.
 
     Notes
     -----
@@ -551,8 +553,6 @@ async def insert_frame(
     on PostgreSQL ``on_conflict="update"`` merges into one table take turns (an advisory
     lock, held to the end of the transaction: inside a long transaction of yours, other
     upserts into that table wait for it). The COPY before the merge runs side by side.
-    DatabaseUnavailableError
-        The connection was lost; nothing was written.
 
     Examples
     --------
