@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import pydantic
-from sqlalchemy import ColumnElement, DateTime, false, func, insert, inspect, tuple_
+from sqlalchemy import ColumnElement, DateTime, false, func, inspect, tuple_
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import update as sa_update
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .drivers import driver_for
 from .dtypes import model_specs, value_problem
 from .errors import MultipleResultsFound, ValidationError
 from .filters import (
@@ -411,23 +412,8 @@ async def _insert_returning(session: AsyncSession, model: type[M], objs: list[M]
     if pk is not None and not any(given):
         for row in rows:
             row.pop(pk, None)
-    stmt = insert(model)
-    dialect = session.sync_session.get_bind().dialect.name
-    if dialect != "sqlite" or pk is None or (any(given) and not all(given)):
-        # PostgreSQL returns rows in parameter order at batch speed; SQLite can only
-        # promise that order row by row (mixed explicit/generated keys land here).
-        result = await session.exec(
-            stmt.returning(model, sort_by_parameter_order=True), params=rows
-        )
-        return list(result.scalars())
-    result = await session.exec(stmt.returning(model), params=rows)
-    created: list[M] = list(result.scalars())
-    if all(given):
-        by_key = {getattr(obj, pk): obj for obj in created}
-        return [by_key[row[pk]] for row in rows]
-    # Generated integer keys: one INSERT takes its rows in order and SQLite hands out
-    # increasing rowids, so ascending ids are input order.
-    return sorted(created, key=lambda obj: getattr(obj, pk))
+    driver = driver_for(session.sync_session.get_bind().dialect.name)
+    return await driver.insert_returning(session, model, rows, key=pk)
 
 
 # -- read -------------------------------------------------------------------------------
@@ -723,11 +709,10 @@ async def get_or_create(
     new_values = {**lookups, **(defaults or {})}
     obj = validate(model, new_values)  # fail on bad input before touching the database
     stmt = _select(model, lookups, load)
-    dialect = session.sync_session.get_bind().dialect.name
+    driver = driver_for(session.sync_session.get_bind().dialect.name)
     try:
         async with _writing(session, model):
-            if dialect == "postgresql":
-                await session.exec(select(func.pg_advisory_xact_lock(_lock_key(model, lookups))))
+            await driver.lock_key(session, _lock_key(model, lookups))
             found = (await session.exec(stmt)).unique().first()
             if found is not None:
                 return found, False

@@ -1,68 +1,35 @@
-"""connect() and Database: URL resolution, engine set-up per dialect, sessions.
+"""connect() and Database: URL resolution, sessions, schema, lifecycle; dialect-neutral.
 
-SQLite through the stdlib ``sqlite3`` module (which aiosqlite wraps) has transaction
-quirks that make it disagree with PostgreSQL unless the engine corrects them:
-
-* ``sqlite3`` issues its own ``BEGIN`` only before INSERT/UPDATE/DELETE, so reads run
-  outside any transaction and ``SAVEPOINT`` issued by SQLAlchemy either opens a
-  transaction of its own or is silently committed; ``ROLLBACK TO SAVEPOINT`` then
-  undoes nothing that an outer rollback would. The engine switches the driver to
-  autocommit (``isolation_level = None``) and emits ``BEGIN`` itself when SQLAlchemy
-  starts a transaction, so BEGIN/SAVEPOINT/RELEASE/ROLLBACK mean what they mean on
-  PostgreSQL.
-* A deferred ``BEGIN`` takes a read lock that must later be upgraded to a write lock;
-  two writers that both read first then fail with ``database is locked`` at once, and
-  the busy timeout cannot help. Transactions therefore start with ``BEGIN IMMEDIATE``
-  (the write lock up front, waiting up to the busy timeout), except on connections the
-  toolkit knows are read-only (frames), which use a plain ``BEGIN`` so that they do not
-  block writers under WAL.
-* Foreign keys are off by default in SQLite: every connection turns them on.
-* ``LIKE`` folds ASCII case and ``lower()`` folds ASCII only: every connection makes
-  ``LIKE`` case-sensitive and ``lower()``/``upper()`` Unicode-aware, as on PostgreSQL.
-* ``:memory:`` databases are private to one connection. The toolkit names each one
-  (shared cache), keeps one keeper connection open so that it lives as long as the
-  ``Database``, and gives the pool a single connection so that concurrent sessions take
-  turns rather than sharing one transaction.
+What differs per dialect (engine set-up, SQLite's transaction corrections, PostgreSQL's
+connection options) lives in the dialect's driver (:mod:`toolkit.drivers`).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import DateTime, MetaData, event, make_url
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import MetaData, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Mapper
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
-from sqlalchemy.util import await_only
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .drivers import READ_ONLY_OPTION, driver_for
 from .errors import ConfigurationError, connection_errors, translate_integrity_error
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "Database", "connect", "resolve_url"]
+__all__ = ["DEFAULT_URL", "ENV_VAR", "READ_ONLY_OPTION", "Database", "connect", "resolve_url"]
 
 ENV_VAR = "TOOLKIT_DATABASE_URL"
 DEFAULT_URL = "sqlite+aiosqlite:///toolkit.db"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: Execution option that marks a connection's transactions as read-only (SQLite uses a
-#: deferred BEGIN for them so they do not take the write lock).
-READ_ONLY_OPTION = "toolkit_read_only"
 
 Dialect = Literal["sqlite", "postgresql"]
 Models = type[SQLModel] | Iterable[type[SQLModel]] | MetaData | None
@@ -139,30 +106,6 @@ def resolve_url(url: str | URL | Path | None = None) -> URL:
     )
 
 
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-def _check_folder(url: URL) -> None:
-    """A SQLite file's folder must exist: SQLite creates the file, never its folder."""
-    if _is_memory(url) or url.query.get("uri") or str(url.database).startswith("file:"):
-        return
-    folder = Path(str(url.database)).expanduser().parent
-    if not folder.is_dir():
-        raise ConfigurationError(
-            f"Cannot create the SQLite database {url.database!r}: the folder {str(folder)!r} "
-            "does not exist. Create it first, or give a path in an existing folder."
-        )
-
-
-def _is_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:")
-
-
 class Database:
     """A database the toolkit talks to: an ``AsyncEngine`` set up for its dialect.
 
@@ -189,62 +132,18 @@ class Database:
     ) -> None:
         self.url = url
         self.dialect: Dialect = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql"
-        self._keeper: sqlite3.Connection | None = None
-        if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(url, echo=echo, **engine_kwargs)
-        else:
-            self.engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=pool_size,
-                max_overflow=max_overflow,
-                pool_pre_ping=True,
-                **engine_kwargs,
-            )
-            event.listen(self.engine.sync_engine, "reset", _end_untracked_transaction)
+        setup = driver_for(self.dialect).create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            engine_kwargs=engine_kwargs,
+        )
+        self.engine = setup.engine
+        self._close: Callable[[], None] | None = setup.close
         self._sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
-
-    def _sqlite_engine(self, url: URL, *, echo: bool, **engine_kwargs: Any) -> AsyncEngine:
-        memory = _is_memory(url)
-        if memory:
-            name = f"toolkit-{uuid.uuid4().hex}"
-            uri = f"file:{name}?mode=memory&cache=shared"
-            # Keeps the shared in-memory database alive while this Database exists.
-            self._keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            url = url.set(database=uri, query={"uri": "true"})
-            engine_kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
-            engine_kwargs.setdefault("pool_size", 1)
-            engine_kwargs.setdefault("max_overflow", 0)
-            engine_kwargs.setdefault("pool_timeout", 300)
-        engine = create_async_engine(url, echo=echo, **engine_kwargs)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Autocommit at the driver level; SQLAlchemy's "begin" event below emits BEGIN.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            # LIKE is case-sensitive on PostgreSQL; SQLite folds ASCII case by default.
-            cursor.execute("PRAGMA case_sensitive_like = ON")
-            if not memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.close()
-            # SQLite's lower()/upper() fold ASCII only; PostgreSQL folds all of Unicode
-            # (icontains, istartswith... compile to lower(col) LIKE lower(value)).
-            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-            dbapi_connection.create_function("upper", 1, _upper, deterministic=True)
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-        event.listen(engine.sync_engine, "close", _end_sqlite_transaction)
-        return engine
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -321,9 +220,9 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection (and, for ``:memory:``, the database itself)."""
         await self.engine.dispose()
-        if self._keeper is not None:
-            self._keeper.close()
-            self._keeper = None
+        if self._close is not None:
+            self._close()
+            self._close = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -338,87 +237,6 @@ class Database:
 
     def __repr__(self) -> str:
         return f"<Database {self.dialect} {self.url.render_as_string(hide_password=True)}>"
-
-
-@functools.cache
-def _tz_columns(mapper: Mapper[Any]) -> tuple[str, ...]:
-    """Attribute names of the mapper's TIMESTAMP WITH TIME ZONE columns."""
-    return tuple(
-        key for key, c in mapper.columns.items() if isinstance(c.type, DateTime) and c.type.timezone
-    )
-
-
-def _aware_on_sqlite(target: Any, context: Any, *_: Any) -> None:
-    """Make SQLite's TIMESTAMP WITH TIME ZONE values aware (UTC), as PostgreSQL's are.
-
-    SQLite has no time zones: the toolkit stores the UTC instant and SQLAlchemy hands it
-    back naive. Applied to every ORM object loaded or refreshed from a SQLite database.
-    """
-    state = sa_inspect(target)
-    keys = _tz_columns(state.mapper)
-    # No query context when a bulk UPDATE writes its new values into loaded objects.
-    session = context.session if context is not None else state.session
-    if not keys or session is None or session.get_bind().dialect.name != "sqlite":
-        return
-    for key in keys:
-        value = target.__dict__.get(key)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            set_committed_value(target, key, value.replace(tzinfo=UTC))
-
-
-def _end_sqlite_transaction(dbapi_connection: Any, _record: Any) -> None:
-    """Stop, then roll back, a SQLite connection the pool is closing (pool "close" event).
-
-    A task cancelled in the middle of a statement makes SQLAlchemy drop ("terminate")
-    its connection, and aiosqlite has no graceful close for that: the sqlite3 connection,
-    its open transaction and so SQLite's one write lock lived on until the garbage
-    collector found them, and every other writer waited out the busy timeout. Here the
-    running statement is interrupted and a rollback queued on the connection's worker
-    thread, which runs it as soon as the statement returns (moments later). Nothing here
-    waits: the event loop never blocks on a busy worker.
-    """
-    aio = getattr(dbapi_connection, "driver_connection", None)
-    raw: sqlite3.Connection | None = getattr(aio, "_connection", None)
-    if aio is None or raw is None or not getattr(aio, "_running", False):
-        return
-
-    def rollback() -> None:
-        if raw.in_transaction:
-            raw.execute("ROLLBACK")
-
-    raw.interrupt()
-    # aiosqlite's worker queue (the one behind its private ``_execute``): a job with no
-    # future, run after the interrupted statement returns.
-    aio._tx.put_nowait((None, rollback))
-
-
-def _end_untracked_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-    """Roll back a transaction SQLAlchemy does not know of (pool "reset" event, asyncpg).
-
-    SQLAlchemy's asyncpg adapter records its transaction only once BEGIN has returned.
-    A task cancelled while BEGIN was on the wire (a notebook interrupt, ``wait_for``)
-    left asyncpg's record of that transaction behind, and often the server inside it, so
-    reset-on-return rolled back nothing. The next borrower's BEGIN then became a
-    SAVEPOINT inside the stale transaction and its "commit" a RELEASE: its writes were
-    never durable, and other connections never saw them. Found by
-    ``test_cancel_many_tasks_sharing_the_pool``; proved by ``test_cancelled_begin``.
-    """
-    adapter = dbapi_connection
-    driver = getattr(adapter, "driver_connection", None)
-    if driver is None or not state.asyncio_safe or getattr(adapter, "_transaction", None):
-        return  # nothing to do, or SQLAlchemy's own rollback ends the transaction
-    if driver.is_closed():
-        return  # lost or closed: the server has ended its transaction
-    # Private to asyncpg (0.18-0.32): the outermost transaction block it believes open.
-    if getattr(driver, "_top_xact", None) is None and not driver.is_in_transaction():
-        return
-    driver._top_xact = None
-    # Waits for the interrupted BEGIN to finish first; harmless if it never ran.
-    await_only(driver.execute("ROLLBACK"))
-
-
-event.listen(Mapper, "load", _aware_on_sqlite)
-event.listen(Mapper, "refresh", _aware_on_sqlite)
 
 
 def _tables(models: Models) -> tuple[MetaData, list[Any] | None]:
@@ -476,8 +294,6 @@ def connect(
     'sqlite'
     """
     resolved = resolve_url(url)
-    if resolved.get_backend_name() == "sqlite":
-        _check_folder(resolved)
     return Database(
         resolved,
         echo=echo,

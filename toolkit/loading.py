@@ -21,6 +21,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, joinedload, raiseload, sele
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
+from .drivers.compat import top_level_orm_context
 from .errors import UnknownFieldError
 
 __all__ = ["Load", "StrictLoading", "loader_options", "strict_loading"]
@@ -102,8 +103,8 @@ def _is_implicit_lazy_load(state: ORMExecuteState) -> bool:
         return False
     # Post-loaders (selectinload, immediateload, and session.refresh(obj, ["rel"]))
     # run inside a top-level ORM load and say so; an attribute access does not.
-    nested = state.execution_options.get("sa_top_level_orm_context") or getattr(
-        state.load_options, "_sa_top_level_orm_context", None
+    nested = state.execution_options.get("sa_top_level_orm_context") or top_level_orm_context(
+        state.load_options
     )
     return nested is None
 

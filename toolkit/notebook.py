@@ -90,12 +90,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         # A fresh copy of the caller's context for each call, as asyncio.run would take:
         # count_queries() blocks opened around run() must see its statements.
         return _thread_runner().run(coro, context=contextvars.copy_context())
-    import nest_asyncio2
+    from .drivers.compat import patch_loop
 
     # Patch this loop (its class) only. nest_asyncio2.apply() would also replace
     # asyncio.get_event_loop and the policy for the whole process, which then creates
     # loops that nobody closes; re-entering one loop does not need that.
-    patch_loop = getattr(nest_asyncio2, "_patch_loop", None) or nest_asyncio2.apply
     try:
         patch_loop(loop)
     except ValueError as exc:

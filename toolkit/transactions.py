@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as _SAAsyncSession
 from sqlalchemy.orm import SessionTransactionOrigin
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .database import READ_ONLY_OPTION
+from .drivers import READ_ONLY_OPTION
 from .errors import (
     TransactionConflictError,
     connection_errors,

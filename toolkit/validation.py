@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Column, Table, UniqueConstraint
 from sqlalchemy import inspect as sa_inspect
 
+from .drivers.compat import field_validator_fields
 from .dtypes import (
     NOT_FINITE_DECIMAL,
     NUL_MESSAGE,
@@ -403,12 +404,7 @@ def _verdict_message(verdict: dict[Any, tuple[bool, Any, str]], value: Any) -> s
 def _custom_validators(
     model: type[Any], frame: pd.DataFrame, errors: _Errors, converted: dict[str, pa.Array]
 ) -> None:
-    decorators = getattr(model, "__pydantic_decorators__", None)
-    if decorators is None:
-        return
-    fields: set[str] = set()
-    for dec in decorators.field_validators.values():
-        fields.update(f for f in dec.info.fields if f in frame.columns)
+    fields = {f for f in field_validator_fields(model) if f in frame.columns}
     if not fields:
         return
     probe = model.model_construct()

@@ -35,9 +35,24 @@ from ..dtypes import (
     spec_from_pg,
     values_to_frame,
 )
-from . import WriteTarget
+from . import WriteTarget, compat
+from .postgresql_engine import abandon as abandon
+from .postgresql_engine import create_engine as create_engine
+from .postgresql_engine import insert_returning as insert_returning
+from .postgresql_engine import join_transaction as join_transaction
+from .postgresql_engine import lock_key as lock_key
 
-__all__ = ["describe", "read", "stream", "write"]
+__all__ = [
+    "abandon",
+    "create_engine",
+    "describe",
+    "insert_returning",
+    "join_transaction",
+    "lock_key",
+    "read",
+    "stream",
+    "write",
+]
 
 _NULL = "\\N"
 #: First key of the advisory locks that make upserts into one table take turns.
@@ -268,10 +283,7 @@ def _woken_when_lost(conn: asyncpg.Connection) -> Iterator[None]:
     """
 
     def wake(_conn: object) -> None:
-        # Private to asyncpg's protocol: the event its COPY loop waits on.
-        allowed = getattr(getattr(conn, "_protocol", None), "writing_allowed", None)
-        if isinstance(allowed, asyncio.Event):
-            allowed.set()
+        compat.asyncpg_wake_copy_writer(conn)
 
     conn.add_termination_listener(wake)
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
@@ -27,9 +26,24 @@ from ..dtypes import (
     infer_specs,
     values_to_frame,
 )
-from . import WriteTarget
+from . import WriteTarget, compat
+from .sqlite_engine import abandon as abandon
+from .sqlite_engine import create_engine as create_engine
+from .sqlite_engine import insert_returning as insert_returning
+from .sqlite_engine import join_transaction as join_transaction
+from .sqlite_engine import lock_key as lock_key
 
-__all__ = ["read", "stream", "write"]
+__all__ = [
+    "abandon",
+    "create_engine",
+    "describe",
+    "insert_returning",
+    "join_transaction",
+    "lock_key",
+    "read",
+    "stream",
+    "write",
+]
 
 T = TypeVar("T")
 #: While a cancelled job runs on, interrupt it again this often.
@@ -37,11 +51,6 @@ _INTERRUPT_EVERY_SECONDS = 0.02
 #: Rows fetched and converted to Arrow at a time, by read_frame and by each chunk of a
 #: stream: few enough that their Python objects stay in the CPU's caches.
 _FETCH_ROWS = 5_000
-
-# Private to pandas (read_sql uses it), stable for years; zip() is the fallback.
-_to_object_array: Callable[[list[tuple[Any, ...]]], Any] | None = getattr(
-    importlib.import_module("pandas._libs.lib"), "to_object_array_tuples", None
-)
 
 
 async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -53,11 +62,8 @@ async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connectio
     connection idle. (SQLite sees an interrupt only while a statement runs, hence the
     repeats; a batch of one-row INSERTs may still finish its batch first.)
     """
-    # aiosqlite's private hook, stable since 0.17: the one way to run a whole job on
-    # the thread that owns the sqlite3 connection.
-    execute: Any = conn._execute
-    raw = conn._conn
-    job: asyncio.Future[T] = asyncio.ensure_future(execute(fn, raw))
+    work, raw = compat.aiosqlite_run_job(conn, fn)
+    job: asyncio.Future[T] = asyncio.ensure_future(work)
     # An interrupted job's error is the expected outcome of a cancel: retrieve it even
     # if the caller is cancelled again while waiting below.
     job.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -74,10 +80,10 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
     """Rows to columns (object arrays): the transposition costs more than the fetch."""
     if not rows:
         return [() for _ in range(width)]
-    if _to_object_array is not None:
-        # pandas' own C routine for exactly this (read_sql uses it); an object array
-        # also converts to Arrow several times faster than a tuple.
-        table = _to_object_array(rows)
+    # pandas' own C routine for exactly this (read_sql uses it); an object array
+    # also converts to Arrow several times faster than a tuple.
+    table = compat.rows_to_object_array(rows)
+    if table is not None:
         return [table[:, i] for i in range(width)]
     return list(zip(*rows, strict=True))
 
@@ -105,6 +111,11 @@ def _untyped(
     names = [d[0] for d in cursor.description or ()]
     columns = _columns(rows, len(names))
     return infer_specs(names, columns), columns
+
+
+async def describe(conn: aiosqlite.Connection, sql: str) -> list[ColumnSpec] | None:
+    """None: SQLite declares no result types; :func:`read` infers them from the values."""
+    return None
 
 
 async def read(

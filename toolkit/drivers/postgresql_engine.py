@@ -1,0 +1,99 @@
+"""PostgreSQL engine set-up and the PostgreSQL side of CRUD (part of the driver).
+
+The engine uses asyncpg with pre-ping; a pool "reset" listener rolls back a transaction
+SQLAlchemy does not know of (see :func:`_end_untracked_transaction`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import event, func, insert
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import PoolResetState
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from . import EngineSetup, compat
+
+__all__ = ["abandon", "create_engine", "insert_returning", "join_transaction", "lock_key"]
+
+M = TypeVar("M")
+
+
+def create_engine(
+    url: URL,
+    *,
+    echo: bool,
+    pool_size: int,
+    max_overflow: int,
+    engine_kwargs: Mapping[str, Any],
+) -> EngineSetup:
+    """An ``AsyncEngine`` on asyncpg with pre-ping and the untracked-transaction reset."""
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        **engine_kwargs,
+    )
+    event.listen(engine.sync_engine, "reset", _end_untracked_transaction)
+    return EngineSetup(engine=engine, url=url)
+
+
+def _end_untracked_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """Roll back a transaction SQLAlchemy does not know of (pool "reset" event).
+
+    SQLAlchemy's asyncpg adapter records its transaction only once BEGIN has returned.
+    A task cancelled while BEGIN was on the wire (a notebook interrupt, ``wait_for``)
+    leaves asyncpg's record of that transaction behind, and often the server inside it,
+    so reset-on-return would roll back nothing: the next borrower's BEGIN would become
+    a SAVEPOINT inside the stale transaction and its "commit" a RELEASE, never durable.
+    """
+    adapter = dbapi_connection
+    driver = getattr(adapter, "driver_connection", None)
+    if driver is None or not state.asyncio_safe or compat.adapter_tracks_transaction(adapter):
+        return  # nothing to do, or SQLAlchemy's own rollback ends the transaction
+    if driver.is_closed():
+        return  # lost or closed: the server has ended its transaction
+    in_server = driver.is_in_transaction()
+    if not compat.asyncpg_forget_transaction(driver) and not in_server:
+        return
+    # Waits for the interrupted BEGIN to finish first; harmless if it never ran.
+    compat.await_in_greenlet(driver.execute("ROLLBACK"))
+
+
+async def join_transaction(conn: AsyncConnection) -> None:
+    """Send BEGIN now if ``conn`` is in a transaction SQLAlchemy has not begun yet.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement; work
+    sent straight to asyncpg before that would run outside the transaction.
+    """
+    if not conn.in_transaction():
+        return
+    raw = await conn.get_raw_connection()
+    adapter = raw.dbapi_connection
+    if compat.adapter_transaction_pending(adapter):
+        await compat.adapter_begin_now(adapter)
+
+
+async def abandon(conn: AsyncConnection) -> None:
+    """Drop ``conn``: a COPY left halfway cannot be resumed or stopped."""
+    await conn.invalidate()
+
+
+async def lock_key(session: AsyncSession, key: int) -> None:
+    """Take a transaction-scoped advisory lock on ``key`` (released at commit/rollback)."""
+    await session.exec(select(func.pg_advisory_xact_lock(key)))
+
+
+async def insert_returning(
+    session: AsyncSession, model: type[M], rows: list[dict[str, Any]], *, key: str | None
+) -> list[M]:
+    """INSERT ... RETURNING in batches; PostgreSQL returns rows in parameter order."""
+    stmt: Any = insert(model)
+    result = await session.exec(stmt.returning(model, sort_by_parameter_order=True), params=rows)
+    return list(result.scalars())
