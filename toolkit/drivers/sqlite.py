@@ -20,13 +20,10 @@ import aiosqlite
 import pandas as pd
 import pyarrow as pa
 
-from ..dtypes import (
-    ColumnSpec,
-    chunks_to_frame,
-    column_arrays,
-    infer_specs,
-    values_to_frame,
-)
+from ..types.arrow import chunks_to_frame, values_to_frame
+from ..types.decode import column_arrays
+from ..types.encode import sqlite_values
+from ..types.spec import ColumnSpec, infer_specs
 from . import WriteTarget
 
 __all__ = ["read", "stream", "write"]
@@ -93,7 +90,7 @@ def _fetch_converted(
         if not rows:
             break
         fetched += len(rows)
-        parts.append(column_arrays(specs, _columns(rows, len(specs))))
+        parts.append(column_arrays(specs, _columns(rows, len(specs)), "sqlite"))
     return fetched, parts
 
 
@@ -126,7 +123,7 @@ async def read(
             finally:
                 cursor.close()
 
-        return values_to_frame(*await _in_thread(conn, fetch_all))
+        return values_to_frame(*await _in_thread(conn, fetch_all), "sqlite")
 
     typed = specs
 
@@ -160,7 +157,7 @@ async def stream(
         if specs is None:
             rows = await _in_thread(conn, lambda _raw: cursor.fetchmany(chunk_size))
             specs, columns = _untyped(cursor, rows)
-            yield values_to_frame(specs, columns)
+            yield values_to_frame(specs, columns, "sqlite")
             if len(rows) < chunk_size:
                 return
             first = False
@@ -176,21 +173,6 @@ async def stream(
             first = False
     finally:
         await _in_thread(conn, lambda _raw: cursor.close())
-
-
-def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
-    """Python values as SQLAlchemy's SQLite types store them."""
-    t = column.type
-    if pa.types.is_timestamp(t):
-        # SQLAlchemy's SQLite DATETIME format ("2024-01-01 12:00:00.000000"); aware
-        # values are stored as UTC. A cast renders it ten times faster than strftime.
-        column = column.cast(pa.timestamp("us")).cast(pa.string())
-    elif pa.types.is_date(t):
-        column = column.cast(pa.string())
-    elif pa.types.is_decimal(t):
-        column = column.cast(pa.float64())
-    values: list[Any] = column.to_pylist()
-    return values
 
 
 def _undo_insert(raw: sqlite3.Connection) -> None:
@@ -218,7 +200,9 @@ async def write(
     sql += target.conflict_clause(on_conflict)
 
     def batch(raw: sqlite3.Connection, *, part: pa.Table) -> int:
-        columns = [_sqlite_values(part.column(i)) for i in range(part.num_columns)]
+        columns = [
+            sqlite_values(part.schema.field(i), part.column(i)) for i in range(part.num_columns)
+        ]
         cursor = raw.executemany(sql, zip(*columns, strict=True))
         count = cursor.rowcount
         cursor.close()
