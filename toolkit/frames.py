@@ -282,7 +282,8 @@ def _retype(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
             None if v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else v
             for v in frame[name].tolist()
         ]
-        out[name] = values_to_frame([spec], [values]).iloc[:, 0].set_axis(frame.index)
+        # Only SQLite leaves SQL strings untyped: its stored values are decoded.
+        out[name] = values_to_frame([spec], [values], "sqlite").iloc[:, 0].set_axis(frame.index)
     return out
 
 

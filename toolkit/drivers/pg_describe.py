@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from ..types.spec import ColumnSpec, spec_from_pg
+from ..types.spec import PG_TYPE_NAMES, ColumnSpec, spec_from_pg
 
 __all__ = ["describe", "inline_parameters"]
 
@@ -94,15 +94,43 @@ async def _typmods(conn: asyncpg.Connection, statement: Any, sql: str, width: in
     return found if len(found) == width else unknown
 
 
+async def _other_types(conn: asyncpg.Connection, oids: set[int]) -> dict[int, tuple[str, str]]:
+    """For types the registry does not name: (type name, kind) by oid, where an enum's
+    kind is ``"enum"`` and a domain is described by its base type."""
+    if not oids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT t.oid, t.typtype::text AS typtype, b.typname::text AS base "
+        "FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype "
+        "WHERE t.oid = ANY($1::oid[])",
+        list(oids),
+    )
+    out: dict[int, tuple[str, str]] = {}
+    for row in rows:
+        if row["typtype"] == "e":
+            out[int(row["oid"])] = ("", "enum")
+        elif row["typtype"] == "d" and row["base"] is not None:
+            out[int(row["oid"])] = (str(row["base"]), "scalar")
+    return out
+
+
 async def describe(conn: asyncpg.Connection, sql: str) -> list[ColumnSpec]:
     """Column specs of a SQL string's result, from the server: types from a prepared
-    statement, NUMERIC precision and scale from a temporary view's ``pg_attribute``."""
+    statement, enums and domains from ``pg_type``, NUMERIC precision and scale from a
+    temporary view's ``pg_attribute``."""
     statement = await conn.prepare(sql)
     attributes = statement.get_attributes()
+    others = await _other_types(
+        conn, {a.type.oid for a in attributes if a.type.name not in PG_TYPE_NAMES}
+    )
     typmods = [-1] * len(attributes)
-    if any(a.type.name in ("numeric", "_numeric") for a in attributes):
+    if any(
+        a.type.name == "numeric" or others.get(a.type.oid, ("",))[0] == "numeric"
+        for a in attributes
+    ):
         typmods = await _typmods(conn, statement, sql, len(attributes))
-    return [
-        spec_from_pg(a.name, a.type.name, a.type.kind, typmod)
-        for a, typmod in zip(attributes, typmods, strict=True)
-    ]
+    specs = []
+    for a, typmod in zip(attributes, typmods, strict=True):
+        name, kind = others.get(a.type.oid, (a.type.name, a.type.kind))
+        specs.append(spec_from_pg(a.name, name, kind, typmod))
+    return specs

@@ -13,6 +13,7 @@ import annotated_types as at
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .cells import Problems, is_missing
 from .checks import NUL_MESSAGE, SURROGATE_MESSAGE, int_in_range, is_utf8, too_long_message
@@ -207,13 +208,31 @@ def _str_list(v: Any) -> list[str | None]:
     return [_str_item(i) for i in _items(v)]
 
 
+def _arrow_lists(series: pd.Series, target: pa.DataType) -> pa.Array | None:
+    """A column already of Arrow lists, cast to ``target``; None if it is not one or
+    does not cast."""
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype)):
+        return None
+    try:
+        return pa.array(series).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
 def int_list_array(series: pd.Series, spec: ColumnSpec, errors: Problems, col: str) -> pa.Array:
     """An array of integers: lists (or tuples, arrays) of 64-bit integers or None."""
+    lists = _arrow_lists(series, pa.list_(pa.int64()))
+    if lists is not None:
+        return lists
     out = _each(series, errors, col, _int_list, "is not a list of 64-bit integers")
     return pa.array(out, pa.list_(pa.int64()))
 
 
 def str_list_array(series: pd.Series, spec: ColumnSpec, errors: Problems, col: str) -> pa.Array:
     """An array of text: lists (or tuples, arrays) of text (without NUL) or None."""
+    lists = _arrow_lists(series, pa.list_(pa.string()))
+    if lists is not None and not pc.any(pc.match_substring(pc.list_flatten(lists), "\x00")).as_py():
+        return lists
     out = _each(series, errors, col, _str_list, "is not a list of text")
     return pa.array(out, pa.list_(pa.string()))

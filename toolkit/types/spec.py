@@ -16,6 +16,7 @@ from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import postgresql as pg_types
 
 __all__ = [
+    "PG_TYPE_NAMES",
     "ColumnSpec",
     "Kind",
     "infer_specs",
@@ -155,6 +156,12 @@ _PG_KINDS: dict[str, tuple[Kind, int]] = {
     "json": ("json", 0),
     "jsonb": ("json", 0),
     "bytea": ("bytes", 0),
+    "int2[]": ("int_list", 0),
+    "int4[]": ("int_list", 0),
+    "int8[]": ("int_list", 0),
+    "text[]": ("str_list", 0),
+    "varchar[]": ("str_list", 0),
+    "bpchar[]": ("str_list", 0),
     "_int2": ("int_list", 0),
     "_int4": ("int_list", 0),
     "_int8": ("int_list", 0),
@@ -162,6 +169,10 @@ _PG_KINDS: dict[str, tuple[Kind, int]] = {
     "_varchar": ("str_list", 0),
     "_bpchar": ("str_list", 0),
 }
+
+
+#: PostgreSQL type names the registry knows (others are looked up: enums, domains).
+PG_TYPE_NAMES = frozenset(_PG_KINDS)
 
 
 def spec_from_pg(
