@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from typing import Any, Literal
 
 import pandas as pd
@@ -267,6 +268,13 @@ async def _describe(
     """Column specs: from SQLAlchemy, else from the server where it can tell, then overrides."""
     if specs is None and hasattr(fast, "describe"):
         specs = await fast.describe(driver, sql)
+    elif specs is not None and hasattr(fast, "describe") and not all(s.declared for s in specs):
+        # Expressions of no declared type (func.avg(...)): as the server types them.
+        server = await fast.describe(driver, sql)
+        specs = [
+            s if s.declared else replace(found, name=s.name)
+            for s, found in zip(specs, server, strict=True)
+        ]
     return override_specs(specs, dtypes) if specs is not None else None
 
 

@@ -95,13 +95,17 @@ def _fetch_converted(
 
 
 def _untyped(
-    cursor: sqlite3.Cursor, rows: list[tuple[Any, ...]]
+    cursor: sqlite3.Cursor, rows: list[tuple[Any, ...]], known: Sequence[ColumnSpec] | None
 ) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
-    """Untyped SQL: the specs of ``cursor``'s columns, inferred from ``rows``, and the
-    rows as columns."""
+    """Untyped SQL (or columns of no declared type among ``known``): the specs of
+    ``cursor``'s columns, inferred from ``rows``, and the rows as columns."""
     names = [d[0] for d in cursor.description or ()]
     columns = _columns(rows, len(names))
-    return infer_specs(names, columns), columns
+    return infer_specs(names, columns, known), columns
+
+
+def _typed(specs: Sequence[ColumnSpec] | None) -> bool:
+    return specs is not None and all(s.declared for s in specs)
 
 
 async def read(
@@ -114,18 +118,20 @@ async def read(
     objects of a few thousand rows are still in the CPU's caches). Untyped SQL reads
     every row first: its types are inferred from all the values, not from the first ones.
     """
-    if specs is None:
+    if not _typed(specs):
+        known = specs
 
         def fetch_all(raw: sqlite3.Connection) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
             cursor = raw.execute(sql, tuple(args))
             try:
-                return _untyped(cursor, cursor.fetchall())
+                return _untyped(cursor, cursor.fetchall(), known)
             finally:
                 cursor.close()
 
         return values_to_frame(*await _in_thread(conn, fetch_all), "sqlite")
 
     typed = specs
+    assert typed is not None
 
     def fetch(raw: sqlite3.Connection) -> list[list[pa.Array | list[Any]]]:
         cursor = raw.execute(sql, tuple(args))
@@ -154,14 +160,15 @@ async def stream(
     cursor = await _in_thread(conn, lambda raw: raw.execute(sql, tuple(args)))
     try:
         first = True  # an empty result still yields one (empty, typed) frame
-        if specs is None:
+        if not _typed(specs):
             rows = await _in_thread(conn, lambda _raw: cursor.fetchmany(chunk_size))
-            specs, columns = _untyped(cursor, rows)
+            specs, columns = _untyped(cursor, rows, specs)
             yield values_to_frame(specs, columns, "sqlite")
             if len(rows) < chunk_size:
                 return
             first = False
         typed = specs
+        assert typed is not None
         while True:
             fetched, parts = await _in_thread(
                 conn, lambda _raw: _fetch_converted(cursor, typed, chunk_size)

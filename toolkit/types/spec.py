@@ -64,6 +64,10 @@ class ColumnSpec:
         For ``int``: 16, 32 or 64, the range the column accepts.
     max_length : int or None
         For ``str``.
+    declared : bool
+        False when nothing declares the type (a SQLAlchemy expression of ``NullType``,
+        such as ``func.avg(...)``): the driver then finds it (the server's result types
+        on PostgreSQL; the values on SQLite), as for a SQL string.
     """
 
     name: str
@@ -72,6 +76,7 @@ class ColumnSpec:
     scale: int | None = None
     bits: int = 64
     max_length: int | None = None
+    declared: bool = True
 
 
 def _int_bits(t: sqltypes.Integer) -> int:
@@ -83,6 +88,8 @@ def _int_bits(t: sqltypes.Integer) -> int:
 def spec_from_type(name: str, sa_type: Any) -> ColumnSpec:
     """The spec of a column from its SQLAlchemy type (an instance or a class)."""
     t = sa_type() if isinstance(sa_type, type) else sa_type
+    if isinstance(t, sqltypes.NullType):
+        return ColumnSpec(name, "object", declared=False)
     # Interval is a TypeDecorator over DateTime on SQLite: decide before unwrapping.
     if isinstance(t, sqltypes.Interval | pg_types.INTERVAL):
         return ColumnSpec(name, "interval")
@@ -190,12 +197,19 @@ def spec_from_pg(
     return ColumnSpec(name, kind, bits=bits or 64)
 
 
-def infer_specs(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[ColumnSpec]:
+def infer_specs(
+    names: Sequence[str],
+    columns: Sequence[Sequence[Any]],
+    known: Sequence[ColumnSpec] | None = None,
+) -> list[ColumnSpec]:
     """Specs for untyped results (raw SQL on SQLite), from the Python types of the values:
     int, float (int and float mixed), bool, text and bytes; anything else (and a column of
-    only NULLs) is ``object``."""
+    only NULLs) is ``object``. Columns of ``known`` whose type is declared keep it."""
     specs = []
-    for name, values in zip(names, columns, strict=True):
+    for k, (name, values) in enumerate(zip(names, columns, strict=True)):
+        if known is not None and known[k].declared:
+            specs.append(known[k])
+            continue
         seen = {type(v) for v in values if v is not None}
         kind: Kind
         if not seen:
