@@ -3,8 +3,10 @@
 Reading: ``COPY (query) TO STDOUT (FORMAT csv, NULL '\\N')`` streams the result as CSV,
 which Arrow's multi-threaded CSV reader parses straight into typed columns. NULL is
 the unquoted ``\\N`` and a quoted value is never NULL, so NULL and the empty string (and
-the text ``\\N``) stay distinct. Columns the CSV route cannot type exactly (JSON, BYTEA,
-arrays, NUMERIC without scale, TIME) make the read fall back to ``fetch``.
+the text ``\\N``) stay distinct; empty lines are rows (a one-column row of ``''``).
+Columns the CSV route cannot type exactly (INTERVAL, JSON, BYTEA, arrays, NUMERIC beyond
+38 digits; see :func:`toolkit.types.registry.copyable`) make the read use ``fetch``.
+A SQL string's column types come from :mod:`toolkit.drivers.pg_describe`.
 
 Writing: validated Arrow tables are written as CSV (``quoting_style="all_valid"``: every
 value quoted, NULL the bare empty field, which is COPY's default) and sent with

@@ -109,8 +109,8 @@ FAMILIES: tuple[TypeFamily, ...] = (
     ),
     TypeFamily("JSON / JSONB", "json", "`object` of parsed values (dict, list, ...)", "TEXT"),
     TypeFamily("BYTEA / BLOB", "bytes", "`object` of `bytes`", "BLOB"),
-    TypeFamily("INTEGER[] / BIGINT[]", "int_list", "`list<int64>[pyarrow]`", "", True),
-    TypeFamily("TEXT[] / VARCHAR[]", "str_list", "`list<string>[pyarrow]`", "", True),
+    TypeFamily("INTEGER[] / BIGINT[]", "int_list", "`list<item: int64>[pyarrow]`", "", True),
+    TypeFamily("TEXT[] / VARCHAR[]", "str_list", "`list<item: string>[pyarrow]`", "", True),
 )
 
 
