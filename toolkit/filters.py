@@ -27,6 +27,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from .dtypes import ColumnSpec, int_in_range, is_utf8, model_specs
 from .errors import UnknownFieldError, ValidationError
+from .types.lookup import compared_value
 
 __all__ = [
     "OPERATORS",
@@ -212,7 +213,7 @@ def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
         return false()  # an order with NULL (or NaN, stored as NULL) holds for no row
     if not storable(spec, value):
         return _unmatchable(model, column, field, op, value)
-    return OPERATORS[op](column, bind_for(spec, value))
+    return OPERATORS[op](column, compared_value(spec, column, bind_for(spec, value)))
 
 
 def _in_list(
@@ -224,7 +225,11 @@ def _in_list(
     if not values:
         return OPERATORS[op](column, [])
     nulls = any(v is None for v in values)
-    kept = [bind_for(spec, v) for v in values if v is not None and storable(spec, v)]
+    kept = [
+        compared_value(spec, column, bind_for(spec, v))
+        for v in values
+        if v is not None and storable(spec, v)
+    ]
     if op == "in":
         found = column.in_(kept) if kept else false()
         return or_(found, column.is_(None)) if nulls else found

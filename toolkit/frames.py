@@ -22,12 +22,13 @@ import pandas as pd
 from sqlalchemy import inspect as sa_inspect
 
 from .drivers import driver_for
-from .dtypes import ColumnSpec, empty_frame, spec_from_type, values_to_frame
+from .dtypes import empty_frame, spec_from_type, values_to_frame
 from .errors import ConfigurationError
 from .frames_compile import declared_types, prepare, retype
 from .frames_connection import Source, driver_errors, finished, read_connection
 from .frames_insert import OnConflict as OnConflict
 from .frames_insert import insert_frame as insert_frame
+from .types.spec import spec_from_annotation
 
 __all__ = ["OnConflict", "Source", "insert_frame", "read_frame", "stream_frames", "to_frame"]
 
@@ -169,26 +170,7 @@ def to_frame(models: Sequence[Any], model: type[Any] | None = None) -> pd.DataFr
         specs = [spec_from_type(key, c.type) for key, c in sa_inspect(cls).columns.items()]
     else:
         specs = [
-            _spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()
+            spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()
         ]
     columns = [[getattr(m, spec.name) for m in models] for spec in specs]
     return values_to_frame(specs, columns)
-
-
-def _spec_from_annotation(name: str, annotation: Any) -> ColumnSpec:
-    import datetime as dt
-    import decimal
-    import typing
-
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
-    base = args[0] if len(args) == 1 else annotation
-    kinds: dict[Any, Any] = {
-        bool: "bool",
-        int: "int",
-        float: "float",
-        str: "str",
-        dt.datetime: "datetime",
-        dt.date: "date",
-        decimal.Decimal: "object",
-    }
-    return ColumnSpec(name, kinds.get(base, "object"))

@@ -9,6 +9,7 @@ values. ``dtypes=`` and ``text(...).columns(...)`` override them by column name.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -88,6 +89,14 @@ async def prepare(
     driver, driver_conn = await driver_of(conn)
     if specs is None:
         specs = await driver.describe(driver_conn, sql)
+    elif not all(s.declared for s in specs):
+        # Expressions of no declared type (func.avg(...)): as the server types them.
+        server = await driver.describe(driver_conn, sql)
+        if server is not None:
+            specs = [
+                s if s.declared else replace(found, name=s.name)
+                for s, found in zip(specs, server, strict=True)
+            ]
     declared = declared_types(query, dtypes)
     if specs is not None:
         specs = override_specs(specs, declared)
@@ -107,5 +116,6 @@ def retype(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
             None if v is pd.NA or (not isinstance(v, str) and pd.isna(v)) else v
             for v in frame[name].tolist()
         ]
-        out[name] = values_to_frame([spec], [values]).iloc[:, 0].set_axis(frame.index)
+        # Only SQLite leaves SQL strings untyped: its stored values are decoded.
+        out[name] = values_to_frame([spec], [values], "sqlite").iloc[:, 0].set_axis(frame.index)
     return out

@@ -3,8 +3,10 @@
 Reading: ``COPY (query) TO STDOUT (FORMAT csv, NULL '\\N')`` streams the result as CSV,
 which Arrow's multi-threaded CSV reader parses straight into typed columns. NULL is
 the unquoted ``\\N`` and a quoted value is never NULL, so NULL and the empty string (and
-the text ``\\N``) stay distinct. Columns the CSV route cannot type exactly (JSON, BYTEA,
-arrays, NUMERIC without scale, TIME) make the read fall back to ``fetch``.
+the text ``\\N``) stay distinct; empty lines are rows (a one-column row of ``''``).
+Columns the CSV route cannot type exactly (INTERVAL, JSON, BYTEA, arrays, NUMERIC beyond
+38 digits; see :func:`toolkit.types.registry.copyable`) make the read use ``fetch``.
+A SQL string's column types come from :mod:`toolkit.drivers.pg_describe`.
 
 Writing: validated Arrow tables are written as CSV (``quoting_style="all_valid"``: every
 value quoted, NULL the bare empty field, which is COPY's default) and sent with
@@ -27,15 +29,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..dtypes import (
-    ColumnSpec,
-    arrow_to_frame,
-    arrow_type,
-    empty_frame,
-    spec_from_pg,
-    values_to_frame,
-)
+from ..types.arrow import arrow_to_frame, empty_frame, values_to_frame
+from ..types.encode import csv_ready, csv_table, record_values
+from ..types.registry import arrow_type, copyable
+from ..types.spec import ColumnSpec
 from . import WriteTarget, compat
+from .pg_describe import describe
 from .postgresql_engine import abandon as abandon
 from .postgresql_engine import create_engine as create_engine
 from .postgresql_engine import insert_returning as insert_returning
@@ -63,14 +62,8 @@ _COPY_BATCH_ROWS = 20_000
 _STREAM_PARSE_BYTES = 1 << 20
 
 
-async def describe(conn: asyncpg.Connection, sql: str) -> list[ColumnSpec]:
-    """Column specs of a SQL string's result, from the server (a prepared statement)."""
-    statement = await conn.prepare(sql)
-    return [spec_from_pg(a.name, a.type.name, a.type.kind) for a in statement.get_attributes()]
-
-
 def _copyable(specs: Sequence[ColumnSpec]) -> bool:
-    return all(arrow_type(s) is not None for s in specs)
+    return all(copyable(s) for s in specs)
 
 
 def _parse(data: bytes | bytearray | memoryview, specs: Sequence[ColumnSpec]) -> pa.Table:
@@ -82,7 +75,8 @@ def _parse(data: bytes | bytearray | memoryview, specs: Sequence[ColumnSpec]) ->
         read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
         # COPY quotes a value only when it must; without any quote character in the
         # data no value can hold a newline, and Arrow can split blocks freely.
-        parse_options=pacsv.ParseOptions(newlines_in_values=b'"' in raw),
+        # A one-column row holding the empty string is an empty line: keep it.
+        parse_options=pacsv.ParseOptions(newlines_in_values=b'"' in raw, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types=types,
             null_values=[_NULL],
@@ -100,7 +94,7 @@ async def _fetch_frame(
     records = await conn.fetch(sql, *args)
     if not records:
         return empty_frame(specs)
-    return values_to_frame(specs, list(zip(*records, strict=True)))
+    return values_to_frame(specs, list(zip(*records, strict=True)), "postgresql")
 
 
 async def read(
@@ -249,7 +243,7 @@ async def _stream_cursor(
             records = await cursor.fetch(chunk_size)
             if not records:
                 break
-            yield values_to_frame(specs, list(zip(*records, strict=True)))
+            yield values_to_frame(specs, list(zip(*records, strict=True)), "postgresql")
     finally:
         if transaction is not None:
             with contextlib.suppress(Exception):
@@ -257,14 +251,9 @@ async def _stream_cursor(
 
 
 def _csv(table: pa.Table) -> bytes:
-    # Arrow's CSV writer formats timestamps slowly; a cast to text gives the same
-    # ISO form ("2024-01-01 12:00:00.000000Z", which COPY reads) ten times faster.
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
     sink = io.BytesIO()
     pacsv.write_csv(
-        table,
+        csv_table(table),
         sink,
         write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"),
     )
@@ -308,7 +297,7 @@ async def _copy_in(
     the server parses the current one, so the two overlap. Types the CSV route cannot
     render exactly go through asyncpg's binary ``copy_records_to_table`` per batch.
     """
-    csv_route = all(arrow_type_supported(f.type) for f in table.schema)
+    csv_route = csv_ready(table.schema)
     # CSV batches stay small whatever chunk_size says, so that even one chunk's worth
     # of rows is rendered and sent in overlapping pieces.
     size = min(chunk_size, _COPY_BATCH_ROWS) if csv_route else chunk_size
@@ -316,7 +305,13 @@ async def _copy_in(
     if not csv_route:
         for part in parts:
             records = list(
-                zip(*(part.column(i).to_pylist() for i in range(part.num_columns)), strict=True)
+                zip(
+                    *(
+                        record_values(part.schema.field(i), part.column(i))
+                        for i in range(part.num_columns)
+                    ),
+                    strict=True,
+                )
             )
             await conn.copy_records_to_table(
                 name, records=records, columns=list(columns), schema_name=schema
@@ -356,16 +351,6 @@ async def _copy_in(
         name, source=batches(), columns=list(columns), schema_name=schema, format="csv"
     )
     return int(table.num_rows)
-
-
-def arrow_type_supported(t: pa.DataType) -> bool:
-    """Whether Arrow's CSV writer renders ``t`` in a form COPY reads back exactly."""
-    return not (
-        pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_nested(t)
-        or pa.types.is_null(t)
-    )
 
 
 async def write(

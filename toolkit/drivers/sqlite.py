@@ -19,13 +19,10 @@ import aiosqlite
 import pandas as pd
 import pyarrow as pa
 
-from ..dtypes import (
-    ColumnSpec,
-    chunks_to_frame,
-    column_arrays,
-    infer_specs,
-    values_to_frame,
-)
+from ..types.arrow import chunks_to_frame, values_to_frame
+from ..types.decode import column_arrays
+from ..types.encode import sqlite_values
+from ..types.spec import ColumnSpec, infer_specs
 from . import WriteTarget, compat
 from .sqlite_engine import abandon as abandon
 from .sqlite_engine import create_engine as create_engine
@@ -99,18 +96,22 @@ def _fetch_converted(
         if not rows:
             break
         fetched += len(rows)
-        parts.append(column_arrays(specs, _columns(rows, len(specs))))
+        parts.append(column_arrays(specs, _columns(rows, len(specs)), "sqlite"))
     return fetched, parts
 
 
 def _untyped(
-    cursor: sqlite3.Cursor, rows: list[tuple[Any, ...]]
+    cursor: sqlite3.Cursor, rows: list[tuple[Any, ...]], known: Sequence[ColumnSpec] | None
 ) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
-    """Untyped SQL: the specs of ``cursor``'s columns, inferred from ``rows``, and the
-    rows as columns."""
+    """Untyped SQL (or columns of no declared type among ``known``): the specs of
+    ``cursor``'s columns, inferred from ``rows``, and the rows as columns."""
     names = [d[0] for d in cursor.description or ()]
     columns = _columns(rows, len(names))
-    return infer_specs(names, columns), columns
+    return infer_specs(names, columns, known), columns
+
+
+def _typed(specs: Sequence[ColumnSpec] | None) -> bool:
+    return specs is not None and all(s.declared for s in specs)
 
 
 async def describe(conn: aiosqlite.Connection, sql: str) -> list[ColumnSpec] | None:
@@ -128,18 +129,20 @@ async def read(
     objects of a few thousand rows are still in the CPU's caches). Untyped SQL reads
     every row first: its types are inferred from all the values, not from the first ones.
     """
-    if specs is None:
+    if not _typed(specs):
+        known = specs
 
         def fetch_all(raw: sqlite3.Connection) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
             cursor = raw.execute(sql, tuple(args))
             try:
-                return _untyped(cursor, cursor.fetchall())
+                return _untyped(cursor, cursor.fetchall(), known)
             finally:
                 cursor.close()
 
-        return values_to_frame(*await _in_thread(conn, fetch_all))
+        return values_to_frame(*await _in_thread(conn, fetch_all), "sqlite")
 
     typed = specs
+    assert typed is not None
 
     def fetch(raw: sqlite3.Connection) -> list[list[pa.Array | list[Any]]]:
         cursor = raw.execute(sql, tuple(args))
@@ -168,14 +171,15 @@ async def stream(
     cursor = await _in_thread(conn, lambda raw: raw.execute(sql, tuple(args)))
     try:
         first = True  # an empty result still yields one (empty, typed) frame
-        if specs is None:
+        if not _typed(specs):
             rows = await _in_thread(conn, lambda _raw: cursor.fetchmany(chunk_size))
-            specs, columns = _untyped(cursor, rows)
-            yield values_to_frame(specs, columns)
+            specs, columns = _untyped(cursor, rows, specs)
+            yield values_to_frame(specs, columns, "sqlite")
             if len(rows) < chunk_size:
                 return
             first = False
         typed = specs
+        assert typed is not None
         while True:
             fetched, parts = await _in_thread(
                 conn, lambda _raw: _fetch_converted(cursor, typed, chunk_size)
@@ -187,21 +191,6 @@ async def stream(
             first = False
     finally:
         await _in_thread(conn, lambda _raw: cursor.close())
-
-
-def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
-    """Python values as SQLAlchemy's SQLite types store them."""
-    t = column.type
-    if pa.types.is_timestamp(t):
-        # SQLAlchemy's SQLite DATETIME format ("2024-01-01 12:00:00.000000"); aware
-        # values are stored as UTC. A cast renders it ten times faster than strftime.
-        column = column.cast(pa.timestamp("us")).cast(pa.string())
-    elif pa.types.is_date(t):
-        column = column.cast(pa.string())
-    elif pa.types.is_decimal(t):
-        column = column.cast(pa.float64())
-    values: list[Any] = column.to_pylist()
-    return values
 
 
 def _undo_insert(raw: sqlite3.Connection) -> None:
@@ -229,7 +218,9 @@ async def write(
     sql += target.conflict_clause(on_conflict)
 
     def batch(raw: sqlite3.Connection, *, part: pa.Table) -> int:
-        columns = [_sqlite_values(part.column(i)) for i in range(part.num_columns)]
+        columns = [
+            sqlite_values(part.schema.field(i), part.column(i)) for i in range(part.num_columns)
+        ]
         cursor = raw.executemany(sql, zip(*columns, strict=True))
         count = cursor.rowcount
         cursor.close()
