@@ -274,6 +274,7 @@ def test_max_queries_needs_one_count(pytester: pytest.Pytester, args: str) -> No
 
 
 def test_marker_is_declared_for_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
         """
         import pytest

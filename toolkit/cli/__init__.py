@@ -207,8 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["query", "SELECT 1 AS one, NULL AS nothing", "--url", ":memory:"])
-     one nothing
+    >>> main(["query", "SELECT 1 AS one, NULL AS missing", "--url", ":memory:"])
+     one missing
        1    NULL
     (1 row)
     0
