@@ -363,7 +363,7 @@ def test_load_on_conflict(
         one_line_error(result, 1, "already exists")
         assert rows.split()[2:6] == ["1", "1", "2", "2"] and "(2 rows)" in rows
     elif mode == "ignore":
-        assert result[0] == 0 and "Loaded 1 rows" in result[1] and "1 skipped" in result[1]
+        assert result[0] == 0 and "Loaded 1 row from" in result[1] and "1 skipped" in result[1]
         assert rows.split()[2:8] == ["1", "1", "2", "2", "3", "30"]
     else:
         assert result[0] == 0 and "Loaded 2 rows" in result[1]
@@ -561,3 +561,18 @@ def test_smoke_query_from_stdin_and_a_usage_error(workdir: Path) -> None:
     result = command("query", "", cwd=workdir)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("toolkit query: error: the SQL is empty")
+
+
+def test_smoke_query_typed_by_a_model_keeps_the_time_zone_on_sqlite(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    """A new process does not know the table's model; --model gives its column types
+    (SQLite's schema says DATETIME whether or not the column holds a time zone)."""
+    (workdir / "all.csv").write_text("id,ts\n1,2024-05-01T12:00:00+02:00\n", encoding="utf-8")
+    assert load(capsys, "all.csv", "tests.frame_models:AllTypes", "m.db")[0] == 0
+    (workdir / "tests").symlink_to(Path(__file__).parent)
+    sql = "SELECT id, ts FROM test_all_types"
+    typed = command("query", sql, "--url", "m.db", "--model", "tests.frame_models:AllTypes",
+                    "--out", "typed.csv", cwd=workdir)  # fmt: skip
+    assert typed.returncode == 0, typed.stderr
+    assert (workdir / "typed.csv").read_text().splitlines()[1] == "1,2024-05-01 10:00:00+00:00"

@@ -154,5 +154,6 @@ async def run_load(db: Database, args: argparse.Namespace) -> int:
         print(f"Nothing loaded from {path} ({len(frame):,} rows in the file{note}); ", end="")
         print(f"table {name} was not created." if created else f"{name} is unchanged.")
         return 0
-    print(f"Loaded {count:,} rows from {path} into {name} ({show_url(db)}){note}.")
+    rows = "row" if count == 1 else "rows"
+    print(f"Loaded {count:,} {rows} from {path} into {name} ({show_url(db)}){note}.")
     return 0
