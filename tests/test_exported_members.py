@@ -16,3 +16,10 @@ def test_all_matches_public_members() -> None:
 
 def test_all_is_sorted() -> None:
     assert list(tk.__all__) == sorted(tk.__all__)
+
+
+def test_every_exported_name_resolves_lazily() -> None:
+    """Names are imported on first use; each one in __all__ has an entry that resolves."""
+    assert set(tk._LAZY) == set(tk.__all__)
+    for name in tk.__all__:
+        assert getattr(tk, name) is not None, name
