@@ -14,8 +14,6 @@ or ``AsyncSession`` it joins that transaction: reads see its uncommitted writes,
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal
@@ -41,6 +39,7 @@ from .errors import (
     translate_integrity_error,
     unavailable,
 )
+from .progress import progress_bar
 from .transactions import autocommits, retry_conflicts
 from .validation import validate_frame
 
@@ -393,36 +392,6 @@ async def stream_frames(
 # -- writing ----------------------------------------------------------------------------
 
 
-def _someone_watching() -> bool:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        return False
-    if "ipykernel" in sys.modules:
-        return True
-    return sys.stderr is not None and sys.stderr.isatty()
-
-
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def reset(self, total: int | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
-    show = (
-        progress if progress is not None else (total >= PROGRESS_MIN_ROWS and _someone_watching())
-    )
-    if not show:
-        return _NoProgress()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True)
-
-
 def _target(
     model: type[Any],
     columns: Sequence[str],
@@ -574,7 +543,9 @@ async def insert_frame(
         return 0
     chunk = chunk_size or DEFAULT_WRITE_CHUNK
     rows = validated.table.num_rows
-    bar = _progress_bar(rows, progress, f"insert {model.__name__}")
+    bar = progress_bar(
+        rows, desc=f"insert {model.__name__}", show=progress, min_rows=PROGRESS_MIN_ROWS
+    )
 
     async def attempt() -> int:
         bar.reset(total=rows)
