@@ -295,8 +295,21 @@ class Database:
         Parameters
         ----------
         models : model class, iterable of model classes, MetaData or None
+
+        Raises
+        ------
+        ConfigurationError
+            There is no table to create: no table model has been imported yet (or
+            ``models`` is empty).
         """
         metadata, tables = _tables(models)
+        if not (metadata.tables if tables is None else tables):
+            raise ConfigurationError(
+                "create_all() found no table to create: no table model (a SQLModel class "
+                "with table=True) has been imported in this process yet. Import the "
+                "modules that define your models first (for the demo: `from toolkit.demo "
+                "import User, Team`), or pass them: `await db.create_all([User, Team])`."
+            )
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all, tables=tables)
 

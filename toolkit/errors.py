@@ -11,7 +11,8 @@ resembles a builtin it inherits that too, so ``except ValueError`` keeps working
     ├── ValidationError (ValueError)             one field failed the model's rules
     │   └── FrameValidationError                 many cells of a DataFrame failed; .errors
     ├── UnknownFieldError (ValueError)           a field or lookup the model lacks
-    ├── QueryError                               the database refused a frame's query
+    ├── QueryError                               the database refused a query
+    │   └── MissingTableError                    the query names a table that does not exist
     ├── ConstraintError                          the database refused a write
     │   ├── DuplicateError                       unique / primary key
     │   ├── ForeignKeyError                      missing parent, or row still referenced
@@ -42,6 +43,7 @@ __all__ = [
     "DuplicateError",
     "ForeignKeyError",
     "FrameValidationError",
+    "MissingTableError",
     "MultipleResultsFound",
     "NPlusOneError",
     "NotFoundError",
@@ -54,6 +56,8 @@ __all__ = [
     "connection_errors",
     "is_disconnect",
     "is_retryable",
+    "missing_table",
+    "plain_reason",
     "translate_integrity_error",
     "unavailable",
 ]
@@ -95,6 +99,7 @@ class ValidationError(ToolkitError, ValueError):
     """
 
     def __init__(self, model: str, field: str, reason: str, value: Any = None) -> None:
+        reason = plain_reason(reason)
         self.model = model
         self.field = field
         self.reason = reason
@@ -105,14 +110,23 @@ class ValidationError(ToolkitError, ValueError):
         )
 
 
+_PYDANTIC_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")
+
+
+def plain_reason(message: str) -> str:
+    """A validator's message without the prefix pydantic adds ("Value error, ...")."""
+    return _PYDANTIC_PREFIX.sub("", message)
+
+
 class FrameValidationError(ValidationError):
     """Cells of a DataFrame failed validation; nothing was written.
 
     Attributes
     ----------
     errors : pandas.DataFrame
-        One row per bad cell, columns ``row`` (the frame's index label), ``column``,
-        ``value`` and ``message``.
+        One row per bad cell, in the frame's row order (problems of a whole column
+        first), columns ``row`` (the frame's index label), ``column``, ``value`` and
+        ``message``. A notebook shows every message whole.
     """
 
     def __init__(self, model: str, errors: pd.DataFrame) -> None:
@@ -134,10 +148,24 @@ class FrameValidationError(ValidationError):
 
 
 class QueryError(ToolkitError):
-    """The database refused a query sent by the frame functions (bad SQL, unknown table).
+    """The database refused a query (bad SQL, unknown table or column).
 
     The driver's own error is chained as ``__cause__``.
     """
+
+
+class MissingTableError(QueryError):
+    """The query names a table that the database does not have.
+
+    Attributes
+    ----------
+    table : str
+        The table's name as the database reported it.
+    """
+
+    def __init__(self, message: str, *, table: str) -> None:
+        self.table = table
+        super().__init__(message)
 
 
 class UnknownFieldError(ToolkitError, ValueError):
@@ -341,8 +369,57 @@ class NPlusOneError(ToolkitError, AssertionError):
     """
 
 
+_SQLITE_NO_TABLE = re.compile(r"no such table: (?P<table>[\w.\"]+)")
+_PG_NO_RELATION = re.compile(r'relation "(?P<table>[^"]+)" does not exist')
+
+
+def missing_table(exc: BaseException) -> MissingTableError | None:
+    """The toolkit's error for a query on a table that does not exist, else None.
+
+    Recognises SQLite's ``no such table: t`` and PostgreSQL's SQLSTATE 42P01
+    (``relation "t" does not exist``), wrapped by SQLAlchemy or not.
+    """
+    text = "\n".join(str(err) for err in _chain(exc))
+    match = _SQLITE_NO_TABLE.search(text) or _PG_NO_RELATION.search(text)
+    if match is None and _sqlstate(exc) != "42P01":
+        return None
+    table = match.group("table").strip('"') if match else "a table the query names"
+    return MissingTableError(
+        f"The table {table!r} does not exist in this database. "
+        "Create the tables first: import the modules that define your models, "
+        "then run `await db.create_all()`; or check the table's name (and, on "
+        "PostgreSQL, the schema on the search_path).",
+        table=table,
+    )
+
+
+def _refused_login(exc: BaseException) -> DatabaseUnavailableError | None:
+    """The error for a login the server refused: unknown role or database, bad password."""
+    state = _sqlstate(exc) or ""
+    text = "\n".join(str(err) for err in _chain(exc)).lower()
+    if not (
+        state.startswith("28")
+        or state in {"3D000", "53300", "57P03"}
+        or "unable to open database file" in text
+    ):
+        return None
+    reason = next((str(err) for err in reversed(_chain(exc)) if str(err)), type(exc).__name__)
+    reason = reason.strip().splitlines()[0]
+    return DatabaseUnavailableError(
+        f"Cannot connect to the database: {reason}. Check "
+        "the URL's user name, password and database name (or the file's path and "
+        "permissions), and that the server accepts this login."
+    )
+
+
 def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavailableError | None:
-    """The toolkit's error for a lost (or, with ``refused``, refused) connection, else None."""
+    """The toolkit's error for a lost (or, with ``refused``, refused) connection, else None.
+
+    A login the server refused (unknown role or database, bad password) is always one.
+    """
+    login = _refused_login(exc)
+    if login is not None:
+        return login
     lost = is_disconnect(exc) or (
         type(exc).__name__ in {"InterfaceError", "ConnectionDoesNotExistError"}
         and "closed" in str(exc).lower()
@@ -363,7 +440,8 @@ def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavaila
 
 @contextmanager
 def connection_errors(*, refused: bool = True) -> Iterator[None]:
-    """Re-raise a lost (or refused) connection as :class:`DatabaseUnavailableError`.
+    """Re-raise a lost (or refused) connection as :class:`DatabaseUnavailableError`, and
+    a query on a table that does not exist as :class:`MissingTableError`.
 
     ``refused=False`` where the caller's own code runs inside the block, so that its own
     network errors are not taken for the database's.
@@ -373,7 +451,7 @@ def connection_errors(*, refused: bool = True) -> Iterator[None]:
     except ToolkitError:
         raise
     except Exception as exc:
-        error = unavailable(exc, refused=refused)
+        error: ToolkitError | None = unavailable(exc, refused=refused) or missing_table(exc)
         if error is None:
             raise
         raise error from exc

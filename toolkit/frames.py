@@ -36,6 +36,7 @@ from .errors import (
     ToolkitError,
     TransactionConflictError,
     is_retryable,
+    missing_table,
     translate_integrity_error,
     unavailable,
 )
@@ -206,6 +207,9 @@ def _translate(exc: BaseException) -> BaseException:
             "was rolled back. Inside your own transaction, roll it back and run it again "
             "(tk.run_transaction does that for you)."
         )
+    absent = missing_table(exc)
+    if absent is not None:
+        return absent
     if _is_driver_error(exc):
         return QueryError(
             f"The database refused the query: {_first_line(exc)}. Check the SQL against "
