@@ -458,6 +458,9 @@ def connect(
     """Connect to a database; with no argument, the embedded SQLite file ``toolkit.db``.
 
     Nothing is opened until the first query, so ``connect`` itself never blocks.
+    Inside a running IPython (a notebook), the first call also shows uncaught toolkit
+    errors as short tracebacks (see :mod:`toolkit.tracebacks`), and the new database
+    becomes ``%%sql``'s default.
 
     Parameters
     ----------
@@ -491,10 +494,14 @@ def connect(
     resolved = resolve_url(url)
     if resolved.get_backend_name() == "sqlite":
         _check_folder(resolved)
-    return Database(
+    db = Database(
         resolved,
         echo=echo,
         pool_size=pool_size,
         max_overflow=max_overflow,
         **engine_kwargs,
     )
+    from .notebook import connected
+
+    connected(db)  # inside IPython: short tracebacks, and %%sql's default database
+    return db

@@ -259,7 +259,7 @@ def _fk_columns(model: Any) -> tuple[str, ...]:
 
 
 def translate_integrity_error(
-    exc: BaseException, model: Any = None, *, action: str = "write"
+    exc: BaseException, model: Any = None, *, action: str = "write", frame: bool = False
 ) -> ConstraintError:
     """Turn a driver's integrity error into the toolkit's typed error.
 
@@ -273,6 +273,9 @@ def translate_integrity_error(
     action : str
         ``"write"`` or ``"delete"``; a delete that breaks a foreign key means the row is
         still referenced, which needs a different fix.
+    frame : bool
+        The write was ``insert_frame``: a duplicate's message then also points to its
+        ``on_conflict`` option.
 
     Returns
     -------
@@ -294,8 +297,13 @@ def translate_integrity_error(
         return DuplicateError(
             f"{name}: a row with the same {shown} already exists"
             + (f" ({detail})" if detail else "")
-            + ". Use a different value, look the row up with crud.get_by / "
-            "crud.get_or_create, or pass on_conflict='ignore'/'update' for frames.",
+            + (
+                ". Drop or change those rows, or pass on_conflict='ignore' (skip them) or "
+                "on_conflict='update' (overwrite them)."
+                if frame
+                else ". Use a different value, or look the row up with crud.get_by / "
+                "crud.get_or_create."
+            ),
             model=name,
             columns=cols,
             constraint=constraint,

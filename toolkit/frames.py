@@ -188,7 +188,7 @@ def _driver_errors(model: type[Any] | None = None) -> Iterator[None]:
         integrity = (isinstance(state, str) and state.startswith("23")) or type(
             exc
         ).__name__ == "IntegrityError"
-        new = translate_integrity_error(exc, model) if integrity else _translate(exc)
+        new = translate_integrity_error(exc, model, frame=True) if integrity else _translate(exc)
         if new is exc:
             raise
         raise new from exc

@@ -25,11 +25,15 @@ import contextvars
 import threading
 import weakref
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
 from .queries import QueryLog, _Recorder
+from .tracebacks import install, install_in_running_shell, uninstall
+
+if TYPE_CHECKING:
+    from .database import Database
 
 __all__ = ["load_ipython_extension", "run", "unload_ipython_extension"]
 
@@ -176,6 +180,22 @@ class _CellQueries:
 
 
 _LOADED: weakref.WeakKeyDictionary[Any, _CellQueries] = weakref.WeakKeyDictionary()
+_last_connected: weakref.ref[Database] | None = None
+
+
+def connected(db: Database) -> None:
+    """Note ``db`` as the last database connected; inside IPython, install short errors.
+
+    Called by :func:`toolkit.connect`. Outside IPython only the (weak) reference is kept.
+    """
+    global _last_connected
+    _last_connected = weakref.ref(db)
+    install_in_running_shell()
+
+
+def last_connected() -> Database | None:
+    """The database :func:`toolkit.connect` returned last, while it is still referenced."""
+    return _last_connected() if _last_connected is not None else None
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -193,6 +213,7 @@ def load_ipython_extension(ipython: Any) -> None:
         %toolkit_queries on
         teams = await crud.search(s, Team)     # shows: toolkit: 1 SQL statement in 0.4 ms
     """
+    install(ipython)
     if ipython in _LOADED:
         return
     cells = _CellQueries(ipython)
@@ -211,6 +232,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     --------
     >>> %unload_ext toolkit
     """
+    uninstall(ipython)
     cells = _LOADED.pop(ipython, None)
     if cells is None:
         return
