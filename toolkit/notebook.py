@@ -14,7 +14,10 @@ keep ``run`` for helpers that must stay synchronous.
 every SQL statement that any engine in the process runs during a cell is counted
 (class-level ``Engine`` events: background tasks included), and after the cell a
 one-line summary is displayed, such as ``toolkit: 3 SQL statements in 2.1 ms``, with
-the N+1 groups highlighted. Cells that run no SQL display nothing.
+the N+1 groups highlighted. Cells that run no SQL display nothing. It also registers
+``%sql`` / ``%%sql`` (:mod:`toolkit.magics`) and short tracebacks for the toolkit's
+errors (:mod:`toolkit.tracebacks`); :func:`toolkit.connect` installs the latter by
+itself when it runs inside IPython.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ T = TypeVar("T")
 
 _thread = threading.local()
 _MAGIC = "toolkit_queries"
+_SQL = "sql"
 
 
 def _thread_runner() -> asyncio.Runner:
@@ -199,7 +203,8 @@ def last_connected() -> Database | None:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%toolkit_queries on|off``; called by ``%load_ext toolkit``.
+    """Register ``%toolkit_queries on|off``, ``%sql`` and ``%%sql``, and short tracebacks
+    for the toolkit's errors (:mod:`toolkit.tracebacks`); called by ``%load_ext toolkit``.
 
     Parameters
     ----------
@@ -212,13 +217,21 @@ def load_ipython_extension(ipython: Any) -> None:
         %load_ext toolkit
         %toolkit_queries on
         teams = await crud.search(s, Team)     # shows: toolkit: 1 SQL statement in 0.4 ms
+
+        %%sql db -o rich
+        SELECT username, credits FROM users WHERE credits > :minimum
     """
     install(ipython)
     if ipython in _LOADED:
         return
+    from .magics import SqlMagic
+
     cells = _CellQueries(ipython)
     _LOADED[ipython] = cells
     ipython.register_magic_function(cells.magic, magic_kind="line", magic_name=_MAGIC)
+    sql = SqlMagic(ipython)
+    ipython.register_magic_function(sql.line, magic_kind="line", magic_name=_SQL)
+    ipython.register_magic_function(sql.cell, magic_kind="cell", magic_name=_SQL)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -238,3 +251,5 @@ def unload_ipython_extension(ipython: Any) -> None:
         return
     cells.off()
     ipython.magics_manager.magics["line"].pop(_MAGIC, None)
+    ipython.magics_manager.magics["line"].pop(_SQL, None)
+    ipython.magics_manager.magics["cell"].pop(_SQL, None)

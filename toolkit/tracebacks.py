@@ -96,7 +96,12 @@ def short_traceback(value: BaseException, tb: TracebackType | None, shell: Any =
     (The driver's error, IntegrityError, is chained as err.__cause__; %tb shows the full traceback.)
     """
     frames = traceback.extract_tb(tb) if tb is not None else []
-    mine = [f for f in frames if _is_user_frame(f.filename, shell)] or frames[-1:]
+    # A magic's cell line reads get_ipython().run_cell_magic(...): not the user's code.
+    mine = [
+        f
+        for f in frames
+        if _is_user_frame(f.filename, shell) and not (f.line or "").startswith("get_ipython().")
+    ]
     lines: list[str] = []
     for frame in mine[-_MAX_USER_FRAMES:]:
         where = _cell_label(frame.filename, shell) or f"File {frame.filename}"
