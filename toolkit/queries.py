@@ -356,7 +356,10 @@ class QueryLog:
         if more > 0:
             rows.append(f'<tr><td colspan="3">&hellip; {more} more</td></tr>')
         table = (
-            "<table><thead><tr><th>#</th><th>ms</th><th>SQL</th></tr></thead>"
+            # Headers aligned as their cells: notebooks right-align both by default.
+            '<table><thead><tr><th style="text-align:right">#</th>'
+            '<th style="text-align:right">ms</th><th style="text-align:left">SQL</th>'
+            "</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             if rows
             else ""
