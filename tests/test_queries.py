@@ -20,6 +20,8 @@ from toolkit.errors import NPlusOneError
 from toolkit.loading import strict_loading
 from toolkit.queries import (
     NPlusOneWarning,
+    QueryLog,
+    StatementRecord,
     _is_transaction_control,
     _main_table,
     count_queries,
@@ -435,3 +437,23 @@ async def test_strict_loading_block_adds_the_fix_and_switches_off(
         s.expunge_all()
         again = await crud.search(s, Team)
         assert len(await again[0].awaitable_attrs.members) == MEMBERS
+
+
+async def test_repeated_inserts_get_write_advice(db: tk.Database) -> None:
+    with pytest.raises(NPlusOneError) as info:
+        async with db.session() as s, count_queries(db, n_plus_one="raise"):
+            for i in range(4):
+                await crud.create(s, Team, name=f"loop{i}")
+    message = str(info.value)
+    assert "x teams" in message
+    assert "crud.create_many" in message and "insert_frame" in message
+    assert "selectinload" not in message  # no loader advice for writes
+
+
+def test_html_headers_align_with_their_cells() -> None:
+    log = QueryLog()
+    log._add(StatementRecord("SELECT 1", (), 0.001, False))
+    page = log._repr_html_()
+    assert '<th style="text-align:right">#</th>' in page
+    assert '<th style="text-align:left">SQL</th>' in page
+    assert '<td style="text-align:left"><code>SELECT 1' in page
