@@ -15,6 +15,7 @@ from .errors import DatabaseUnavailableError as DatabaseUnavailableError
 from .errors import DuplicateError as DuplicateError
 from .errors import ForeignKeyError as ForeignKeyError
 from .errors import FrameValidationError as FrameValidationError
+from .errors import LazyLoadError as LazyLoadError
 from .errors import MissingTableError as MissingTableError
 from .errors import MultipleResultsFound as MultipleResultsFound
 from .errors import NotFoundError as NotFoundError
@@ -49,6 +50,7 @@ __all__ = [
     "DuplicateError",
     "ForeignKeyError",
     "FrameValidationError",
+    "LazyLoadError",
     "MissingTableError",
     "MultipleResultsFound",
     "NPlusOneError",

@@ -51,6 +51,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .errors import ConfigurationError, connection_errors, translate_integrity_error
+from .loading import GuardedSession
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,7 +204,10 @@ class Database:
             )
             event.listen(self.engine.sync_engine, "reset", _end_untracked_transaction)
         self._sessionmaker = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False
+            self.engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            sync_session_class=GuardedSession,  # lazy loads asyncio cannot run: a clean error
         )
 
     def _sqlite_engine(self, url: URL, *, echo: bool, **engine_kwargs: Any) -> AsyncEngine:

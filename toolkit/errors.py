@@ -11,6 +11,7 @@ resembles a builtin it inherits that too, so ``except ValueError`` keeps working
     ├── ValidationError (ValueError)             one field failed the model's rules
     │   └── FrameValidationError                 many cells of a DataFrame failed; .errors
     ├── UnknownFieldError (ValueError)           a field or lookup the model lacks
+    ├── LazyLoadError (sqlalchemy InvalidRequestError)   a relationship was not loaded
     ├── QueryError                               the database refused a query
     │   └── MissingTableError                    the query names a table that does not exist
     ├── ConstraintError                          the database refused a write
@@ -43,6 +44,7 @@ __all__ = [
     "DuplicateError",
     "ForeignKeyError",
     "FrameValidationError",
+    "LazyLoadError",
     "MissingTableError",
     "MultipleResultsFound",
     "NPlusOneError",
@@ -166,6 +168,12 @@ class MissingTableError(QueryError):
     def __init__(self, message: str, *, table: str) -> None:
         self.table = table
         super().__init__(message)
+
+
+class LazyLoadError(ToolkitError, sa_exc.InvalidRequestError):
+    """A relationship that the query did not load was read, and asyncio cannot load it
+    implicitly (or strict loading refused it). Nothing was queried; the message names the
+    relationship and the loader option to add."""
 
 
 class UnknownFieldError(ToolkitError, ValueError):

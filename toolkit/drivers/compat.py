@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["show_ipython_traceback"]
+__all__ = ["in_sqlalchemy_greenlet", "show_ipython_traceback"]
 
 
 def show_ipython_traceback(
@@ -22,3 +22,17 @@ def show_ipython_traceback(
     equivalent that takes a ready traceback.
     """
     shell._showtraceback(etype, value, stb)
+
+
+def in_sqlalchemy_greenlet() -> bool:
+    """True inside SQLAlchemy's asyncio bridge, where a sync ORM call may run SQL.
+
+    SQLAlchemy: ``sqlalchemy.util.concurrency.in_greenlet()``. An implicit lazy load
+    (an attribute access) can only run SQL inside ``greenlet_spawn`` (``run_sync``,
+    ``awaitable_attrs``); outside it, the load fails half-way with ``MissingGreenlet``
+    after checking out a connection. Knowing first lets the toolkit refuse the load
+    cleanly. SQLAlchemy has no public way to ask.
+    """
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    return bool(in_greenlet())
