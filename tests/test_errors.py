@@ -160,3 +160,14 @@ async def test_validation_reason_has_no_pydantic_prefix(db: tk.Database) -> None
             await crud.create(s, User, username="ann", email="not-an-address")
     assert info.value.reason.startswith("is not an e-mail address")
     assert "Value error" not in str(info.value)
+
+
+async def test_lookup_errors_do_not_claim_a_write(db: tk.Database) -> None:
+    async with db.session() as s:
+        with pytest.raises(tk.ValidationError) as info:
+            await crud.search(s, User, id="not a number")
+    assert "Nothing was written" not in str(info.value)
+    assert "Correct the value of 'id'" in str(info.value)
+    async with db.session() as s:
+        with pytest.raises(tk.ValidationError, match="Nothing was written"):
+            await crud.create(s, User, username="ann", email="nope")

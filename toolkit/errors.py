@@ -86,7 +86,7 @@ class MultipleResultsFound(ToolkitError, sa_exc.MultipleResultsFound):
 
 
 class ValidationError(ToolkitError, ValueError):
-    """A value failed the model's own rules; nothing was written.
+    """A value failed the model's own rules; for a write, nothing was written.
 
     Attributes
     ----------
@@ -98,17 +98,23 @@ class ValidationError(ToolkitError, ValueError):
         Why it failed, from the model's pydantic rules.
     value : object
         The value that was given.
+
+    ``write=False`` (a lookup's value) leaves "nothing was written" out of the message.
     """
 
-    def __init__(self, model: str, field: str, reason: str, value: Any = None) -> None:
+    def __init__(
+        self, model: str, field: str, reason: str, value: Any = None, *, write: bool = True
+    ) -> None:
         reason = plain_reason(reason)
         self.model = model
         self.field = field
         self.reason = reason
         self.value = value
+        # A lookup (a read) fails the same rules, but there was nothing to write.
+        outcome = "Nothing was written; correct" if write else "Correct"
         super().__init__(
-            f"{model}.{field}: {reason} (got {value!r}). Nothing was written; "
-            f"correct the value of {field!r} and call again."
+            f"{model}.{field}: {reason} (got {value!r}). {outcome} the value of {field!r} "
+            "and call again."
         )
 
 
