@@ -421,7 +421,7 @@ def _refused_login(exc: BaseException) -> DatabaseUnavailableError | None:
     text = "\n".join(str(err) for err in _chain(exc)).lower()
     if not (
         state.startswith("28")
-        or state in {"3D000", "53300", "57P03"}
+        or state in {"3D000", "53300"}
         or "unable to open database file" in text
     ):
         return None
