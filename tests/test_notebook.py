@@ -172,10 +172,12 @@ def test_extension_rejects_unknown_arguments(shell: Any) -> None:
 
 def test_unload_removes_the_magic_and_the_hooks(shell: Any) -> None:
     load_ipython_extension(shell)
+    assert shell.find_cell_magic("sql") is not None and shell.find_line_magic("sql") is not None
     run_cell(shell, "%toolkit_queries on")
     before = len(shell.events.callbacks["post_run_cell"])
     unload_ipython_extension(shell)
     assert shell.find_line_magic("toolkit_queries") is None
+    assert shell.find_cell_magic("sql") is None and shell.find_line_magic("sql") is None
     assert len(shell.events.callbacks["post_run_cell"]) == before - 1
 
 
