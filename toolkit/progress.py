@@ -125,13 +125,16 @@ def progress_bar(
         show = (total is None or total >= min_rows) and someone_watching()
     if not show:
         return _NoProgress()
-    options: dict[str, Any] = {"total": total, "desc": desc, "unit": "rows", "unit_scale": True}
+    bar: Progress = _bar_class()(total=total, desc=desc, unit="rows", unit_scale=True)
+    return bar
+
+
+def _bar_class() -> Any:
+    """tqdm's widget bar in a kernel that has ipywidgets, its text bar elsewhere."""
     if _in_kernel() and _widgets_available():
         from tqdm.notebook import tqdm as notebook_tqdm
 
-        bar: Progress = notebook_tqdm(**options)
-        return bar
+        return notebook_tqdm
     from tqdm.std import tqdm as text_tqdm
 
-    text: Progress = text_tqdm(file=sys.stderr, dynamic_ncols=True, **options)
-    return text
+    return text_tqdm
