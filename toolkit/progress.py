@@ -113,7 +113,8 @@ def progress_bar(
     Progress
         A tqdm bar (a widget in a kernel with ipywidgets, text elsewhere) with
         ``unit="rows", unit_scale=True``, or an object whose methods do nothing. Call
-        ``close()`` when the work ends; nothing is written after a finished bar.
+        ``close()`` when the work ends. A widget bar writes nothing to the cell's
+        standard error, before or after it finishes.
 
     Examples
     --------
