@@ -253,3 +253,17 @@ def test_sql_magic_in_a_notebook(
     assert error["ename"] == "MissingTableError"
     assert len("\n".join(error["traceback"]).splitlines()) <= 20
     assert all(o["output_type"] != "error" for o in outputs[7])
+
+
+def test_a_cell_that_ends_with_a_write_shows_no_frame(shell: Any, sql_db: Any) -> None:
+    result, shown = cell(
+        shell,
+        "%%sql\nCREATE TABLE magic_scratch (x integer);\n"
+        "INSERT INTO magic_scratch VALUES (1), (2);\nDROP TABLE magic_scratch",
+    )
+    assert result is None
+    assert shown.outputs[0].data["text/plain"].startswith("toolkit: 3 SQL statements")
+    result, _ = cell(shell, "%%sql\nUPDATE users SET credits = credits + 1 WHERE username = 'ann'")
+    assert result is None
+    frame, _ = cell(shell, "%%sql\nSELECT credits FROM users WHERE username = 'ann'")
+    assert float(frame["credits"].iloc[0]) == 13.5

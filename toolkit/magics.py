@@ -57,6 +57,7 @@ _TOKENS = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _READS = ("select", "with", "values", "show", "explain", "pragma", "table")
+_RETURNING = re.compile(r"\breturning\b", re.IGNORECASE)
 
 
 def split_statements(sql: str) -> list[str]:
@@ -220,6 +221,8 @@ class SqlMagic:
             },
             raw=True,
         )
+        if frame is None:
+            return None
         if args.out is not None:
             self.shell.user_ns[args.out] = frame
         return frame if len(frame.columns) else None
@@ -227,24 +230,33 @@ class SqlMagic:
 
 async def _execute(
     db: Database, statements: list[str], params: dict[str, Any]
-) -> tuple[pd.DataFrame, QueryLog]:
+) -> tuple[pd.DataFrame | None, QueryLog]:
+    """Run the statements in one transaction; the last one's rows as a frame (or None)."""
+    from .database import READ_ONLY_OPTION
+
     async with count_queries(db) as log:
         *before, last = statements
         last_params = _only(last, params)
-        if not before:
-            frame = await read_frame(db, text(last), params=last_params)
-            return frame, log
-        reads_only = all(_first_word(s) in _READS for s in statements)
-        from .database import READ_ONLY_OPTION
-
+        if not before and _returns_rows(last):
+            return await read_frame(db, text(last), params=last_params), log
         async with db.engine.connect() as conn:
-            if reads_only:
+            if all(_first_word(s) in _READS and _returns_rows(s) for s in statements):
+                # Reads only: no write lock on SQLite.
                 await conn.execution_options(**{READ_ONLY_OPTION: True})
             async with conn.begin():
                 for number, statement in enumerate(before, start=1):
                     await _statement(conn, statement, _only(statement, params), number)
-                frame = await read_frame(conn, text(last), params=last_params)
-        return frame, log
+                if _returns_rows(last):
+                    frame = await read_frame(conn, text(last), params=last_params)
+                    return frame, log
+                await _statement(conn, last, last_params, len(statements))
+        return None, log
+
+
+def _returns_rows(statement: str) -> bool:
+    """Whether the statement gives rows back: a query, or a write with RETURNING."""
+    code = _without_comments(statement, blank_literals=True)
+    return _first_word(statement) in _READS or bool(_RETURNING.search(code))
 
 
 async def _statement(conn: Any, statement: str, params: dict[str, Any], number: int) -> None:
