@@ -253,3 +253,15 @@ def test_another_custom_handler_is_left_alone(shell: Any) -> None:
     shell.set_custom_exc((KeyError,), mine)
     load_ipython_extension(shell)
     assert tuple(shell.custom_exceptions) == (KeyError,)
+
+
+def test_a_bad_url_already_gets_the_short_form(
+    shell: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell("import toolkit as tk")
+    capsys.readouterr()
+    result = shell.run_cell(f"tk.connect({str(tmp_path / 'missing' / 'x.db')!r})")
+    assert isinstance(result.error_in_exec, tk.ConfigurationError)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("ConfigurationError: Cannot create the SQLite database")
+    assert len(lines) <= 20

@@ -495,6 +495,10 @@ def connect(
     >>> db.dialect
     'sqlite'
     """
+    from .notebook import connected
+    from .tracebacks import install_in_running_shell
+
+    install_in_running_shell()  # inside IPython: short tracebacks, also for a bad URL
     resolved = resolve_url(url)
     if resolved.get_backend_name() == "sqlite":
         _check_folder(resolved)
@@ -505,7 +509,5 @@ def connect(
         max_overflow=max_overflow,
         **engine_kwargs,
     )
-    from .notebook import connected
-
-    connected(db)  # inside IPython: short tracebacks, and %%sql's default database
+    connected(db)  # %%sql's default database
     return db

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.engine import Engine
 
 from .queries import QueryLog, _Recorder
-from .tracebacks import install, install_in_running_shell, uninstall
+from .tracebacks import install, uninstall
 
 if TYPE_CHECKING:
     from .database import Database
@@ -188,13 +188,12 @@ _last_connected: weakref.ref[Database] | None = None
 
 
 def connected(db: Database) -> None:
-    """Note ``db`` as the last database connected; inside IPython, install short errors.
+    """Note ``db`` as the database connected last (``%%sql``'s default).
 
-    Called by :func:`toolkit.connect`. Outside IPython only the (weak) reference is kept.
+    Called by :func:`toolkit.connect`; only a weak reference is kept.
     """
     global _last_connected
     _last_connected = weakref.ref(db)
-    install_in_running_shell()
 
 
 def last_connected() -> Database | None:
