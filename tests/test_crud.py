@@ -434,3 +434,11 @@ async def test_composite_key_calls(db: tk.Database) -> None:
     async with db.session() as s:
         assert [p.ratio for p in await crud.search(s, Pair)] == [0.5, None]
         assert await crud.delete_many(s, Pair, [(1, 2), (1, 3)]) == 2
+
+
+def test_demo_password_hash_stays_out_of_reprs_dumps_and_frames() -> None:
+    user = User(username="ann", email="ann@example.org", hashed_password="secret-hash")
+    assert "secret-hash" not in repr(user)
+    assert "hashed_password" not in user.model_dump()
+    assert "hashed_password" not in tk.to_frame([user]).columns
+    assert user.hashed_password == "secret-hash"  # still stored and readable

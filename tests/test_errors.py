@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 import toolkit as tk
 from toolkit import crud
-from toolkit.demo import Post, Team, User
+from toolkit.demo import Comment, Post, Team, User
 
 
 class Gauge(SQLModel, table=True):
@@ -77,3 +77,97 @@ async def test_delete_referenced_says_still_referenced(db: tk.Database) -> None:
         await crud.create(s, User, username="u", email="u@example.org", team_id=team.id)
         with pytest.raises(tk.ForeignKeyError, match="still referenced"):
             await crud.delete(s, Team, team.id)
+
+
+# -- missing tables, refused logins, create_all with nothing to create ---------------------
+
+
+async def test_missing_table_is_typed_on_every_path(db: tk.Database) -> None:
+    await db.drop_all([Comment])
+    with pytest.raises(tk.MissingTableError) as info:
+        await tk.read_frame(db, "SELECT * FROM comments")
+    assert isinstance(info.value, tk.QueryError)
+    assert info.value.table == "comments"
+    assert "await db.create_all()" in str(info.value)
+    assert info.value.__cause__ is not None  # the driver's error stays chained
+    async with db.session() as s:
+        with pytest.raises(tk.MissingTableError, match="'comments'"):
+            await crud.get(s, Comment, 1)
+        with pytest.raises(tk.MissingTableError, match="'comments'"):
+            await crud.create(s, Comment, body="b", post_id=1, author_id=1)
+    with pytest.raises(tk.MissingTableError, match="'comments'"):
+        async with db.transaction() as s:
+            await crud.search(s, Comment)
+
+
+async def test_create_all_with_no_table_says_what_to_import(db: tk.Database) -> None:
+    with pytest.raises(tk.ConfigurationError, match="Import the modules"):
+        await db.create_all([])
+    with pytest.raises(tk.ConfigurationError, match="no table"):
+        await db.create_all(SQLModel.metadata.__class__())
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("part", ["role", "database"])
+async def test_refused_login_reads_as_unavailable(pg_db: tk.Database, part: str) -> None:
+    url = pg_db.url.set(username="no_such_role_x") if part == "role" else pg_db.url
+    if part == "database":
+        url = url.set(database="no_such_database_x")
+    db = tk.connect(url.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(tk.DatabaseUnavailableError, match="Cannot connect") as info:
+            await tk.read_frame(db, "SELECT 1")
+        assert "no_such_" in str(info.value) and "refused the query" not in str(info.value)
+        async with db.session() as s:
+            with pytest.raises(tk.DatabaseUnavailableError, match="Cannot connect"):
+                await crud.get(s, User, 1)
+        with pytest.raises(tk.DatabaseUnavailableError, match="Cannot connect"):
+            async with db.transaction() as s:
+                await crud.get(s, User, 1)
+    finally:
+        await db.dispose()
+
+
+# -- validation messages -----------------------------------------------------------------------
+
+
+async def test_frame_problems_plain_in_frame_order_and_whole(db: tk.Database) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "username": ["fine", "x" * 60, "also.fine"],
+            "email": ["bad", "ok@example.org", "worse"],
+            "credits": [1, -1, 2],
+        },
+        index=[10, 20, 30],
+    )
+    with pytest.raises(tk.FrameValidationError) as info:
+        await tk.insert_frame(db, User, frame)
+    errors = info.value.errors
+    assert errors["row"].tolist() == [10, 20, 20, 30]
+    assert errors["column"].tolist() == ["email", "username", "credits", "email"]
+    assert not errors["message"].str.startswith("Value error").any()
+    assert errors["message"].iloc[0] == "is not an e-mail address like name@example.org"
+    long_message = errors["message"].iloc[0]
+    assert long_message in errors._repr_html_()  # a notebook shows the message whole
+    assert long_message in repr(errors[["message"]].pipe(type(errors)))
+
+
+async def test_validation_reason_has_no_pydantic_prefix(db: tk.Database) -> None:
+    async with db.session() as s:
+        with pytest.raises(tk.ValidationError) as info:
+            await crud.create(s, User, username="ann", email="not-an-address")
+    assert info.value.reason.startswith("is not an e-mail address")
+    assert "Value error" not in str(info.value)
+
+
+async def test_lookup_errors_do_not_claim_a_write(db: tk.Database) -> None:
+    async with db.session() as s:
+        with pytest.raises(tk.ValidationError) as info:
+            await crud.search(s, User, id="not a number")
+    assert "Nothing was written" not in str(info.value)
+    assert "Correct the value of 'id'" in str(info.value)
+    async with db.session() as s:
+        with pytest.raises(tk.ValidationError, match="Nothing was written"):
+            await crud.create(s, User, username="ann", email="nope")

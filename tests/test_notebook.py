@@ -172,10 +172,12 @@ def test_extension_rejects_unknown_arguments(shell: Any) -> None:
 
 def test_unload_removes_the_magic_and_the_hooks(shell: Any) -> None:
     load_ipython_extension(shell)
+    assert shell.find_cell_magic("sql") is not None and shell.find_line_magic("sql") is not None
     run_cell(shell, "%toolkit_queries on")
     before = len(shell.events.callbacks["post_run_cell"])
     unload_ipython_extension(shell)
     assert shell.find_line_magic("toolkit_queries") is None
+    assert shell.find_cell_magic("sql") is None and shell.find_line_magic("sql") is None
     assert len(shell.events.callbacks["post_run_cell"]) == before - 1
 
 
@@ -184,3 +186,82 @@ def test_load_ext_toolkit_from_the_package(shell: Any) -> None:
         pytest.skip("toolkit/__init__.py does not re-export load_ipython_extension yet")
     run_cell(shell, "%load_ext toolkit")
     assert shell.find_line_magic("toolkit_queries") is not None
+
+
+# -- short tracebacks ------------------------------------------------------------------------
+
+DUPLICATE = """
+async with db.session() as s:
+    await crud.create(s, Team, name="team0")
+"""
+
+
+def test_uncaught_toolkit_error_is_short_and_keeps_its_chain(
+    shell: Any, new_db: tk.Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    shell.user_ns["db"] = new_db
+    try:
+        run_cell(shell, "%load_ext toolkit")
+        run_cell(shell, SETUP)
+        capsys.readouterr()
+        result = shell.run_cell(DUPLICATE)
+        shown = capsys.readouterr().out
+        assert isinstance(result.error_in_exec, tk.DuplicateError)
+        lines = shown.strip().splitlines()
+        assert len(lines) <= 20
+        assert 'await crud.create(s, Team, name="team0")' in lines[1]
+        assert lines[2].startswith("DuplicateError: Team: a row with the same name")
+        assert "%tb" in lines[-1] and "__cause__" in lines[-1]
+        assert "sqlalchemy" not in shown  # none of the library's frames
+        # The chain is intact, and %tb shows all of it.
+        assert sys.last_value is result.error_in_exec
+        assert result.error_in_exec.__cause__ is not None
+        shell.run_cell("%tb")
+        full = capsys.readouterr().out
+        assert "IntegrityError" in full and "sqlalchemy" in full
+        assert len(full.splitlines()) > 40
+    finally:
+        run_cell(shell, "await db.dispose()")
+
+
+def test_other_errors_and_other_modes_keep_ipython_tracebacks(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_ipython_extension(shell)
+    shell.run_cell("raise KeyError('plain')")
+    assert "Traceback" in capsys.readouterr().out
+    shell.run_cell("%xmode Verbose")
+    shell.run_cell("import toolkit as tk\nraise tk.NotFoundError('gone')")
+    assert "Traceback" in capsys.readouterr().out
+    shell.run_cell("%xmode Context")
+
+
+def test_connect_inside_ipython_installs_short_errors(shell: Any) -> None:
+    assert tuple(shell.custom_exceptions) == ()
+    run_cell(shell, "import toolkit as tk\ndb = tk.connect(':memory:')")
+    assert tuple(shell.custom_exceptions) == (tk.ToolkitError,)
+    unload_ipython_extension(shell)
+    assert tuple(shell.custom_exceptions) == ()
+
+
+def test_another_custom_handler_is_left_alone(shell: Any) -> None:
+    def mine(self: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None) -> None:
+        return None
+
+    shell.set_custom_exc((KeyError,), mine)
+    load_ipython_extension(shell)
+    assert tuple(shell.custom_exceptions) == (KeyError,)
+
+
+def test_a_bad_url_already_gets_the_short_form(
+    shell: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell("import toolkit as tk")
+    capsys.readouterr()
+    result = shell.run_cell(f"tk.connect({str(tmp_path / 'missing' / 'x.db')!r})")
+    assert isinstance(result.error_in_exec, tk.ConfigurationError)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("ConfigurationError: Cannot create the SQLite database")
+    assert len(lines) <= 20

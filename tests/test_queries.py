@@ -20,6 +20,8 @@ from toolkit.errors import NPlusOneError
 from toolkit.loading import strict_loading
 from toolkit.queries import (
     NPlusOneWarning,
+    QueryLog,
+    StatementRecord,
     _is_transaction_control,
     _main_table,
     count_queries,
@@ -430,8 +432,68 @@ async def test_strict_loading_block_adds_the_fix_and_switches_off(
                 loaded = await crud.search(s, Team)
                 loaded[0].members  # noqa: B018
         assert not strict.active
-        assert "selectinload(Team.members)" in info.value.__notes__[0]
-        assert "load=['members']" in info.value.__notes__[0]
+        assert isinstance(info.value, tk.LazyLoadError)
+        assert "selectinload(Team.members)" in str(info.value)
+        assert "load=['members']" in str(info.value)
         s.expunge_all()
         again = await crud.search(s, Team)
         assert len(await again[0].awaitable_attrs.members) == MEMBERS
+
+
+async def test_repeated_inserts_get_write_advice(db: tk.Database) -> None:
+    with pytest.raises(NPlusOneError) as info:
+        async with db.session() as s, count_queries(db, n_plus_one="raise"):
+            for i in range(4):
+                await crud.create(s, Team, name=f"loop{i}")
+    message = str(info.value)
+    assert "x teams" in message
+    assert "crud.create_many" in message and "insert_frame" in message
+    assert "selectinload" not in message  # no loader advice for writes
+
+
+def test_html_headers_align_with_their_cells() -> None:
+    log = QueryLog()
+    log._add(StatementRecord("SELECT 1", (), 0.001, False))
+    page = log._repr_html_()
+    assert '<th style="text-align:right">#</th>' in page
+    assert '<th style="text-align:left">SQL</th>' in page
+    assert '<td style="text-align:left"><code>SELECT 1' in page
+
+
+async def test_plain_strict_loading_gives_the_advice(db: tk.Database, teams: list[int]) -> None:
+    async with db.session() as s:
+        tk.strict_loading(s)  # called plainly, as the README shows
+        loaded = await crud.search(s, Team)
+        with pytest.raises(tk.LazyLoadError, match=r"selectinload\(Team\.members\)"):
+            loaded[0].members  # noqa: B018
+        with pytest.raises(tk.LazyLoadError, match=r"load=\['members'\]"):
+            await loaded[0].awaitable_attrs.members
+
+
+async def test_lazy_load_outside_a_transaction_is_a_clean_error(
+    db: tk.Database,
+    teams: list[int],
+    recwarn: pytest.WarningsRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No MissingGreenlet half-way, no pool 'Exception during reset', no coroutine left
+    to warn 'never awaited' later: the load is refused before it checks out a connection."""
+    import gc
+
+    pool: Any = db.engine.sync_engine.pool
+    async with db.session() as s:
+        team = await crud.get(s, Team, teams[0])
+        assert team is not None
+        with pytest.raises(tk.LazyLoadError, match=r"'Team\.members' is not available") as info:
+            team.members  # noqa: B018
+        assert isinstance(info.value, sa_exc.InvalidRequestError)
+        assert pool.checkedout() == 0 and not s.in_transaction()
+        async with db.transaction() as t:
+            inside = await crud.get(t, Team, teams[0])
+            with pytest.raises(tk.LazyLoadError):
+                inside.members  # noqa: B018
+        # The explicit asyncio forms still load.
+        assert len(await team.awaitable_attrs.members) == MEMBERS
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+    assert "Exception during reset" not in caplog.text

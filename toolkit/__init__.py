@@ -19,6 +19,8 @@ if _typing.TYPE_CHECKING:
     from .errors import DuplicateError as DuplicateError
     from .errors import ForeignKeyError as ForeignKeyError
     from .errors import FrameValidationError as FrameValidationError
+    from .errors import LazyLoadError as LazyLoadError
+    from .errors import MissingTableError as MissingTableError
     from .errors import MultipleResultsFound as MultipleResultsFound
     from .errors import NotFoundError as NotFoundError
     from .errors import NotNullError as NotNullError
@@ -57,6 +59,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "DuplicateError": (".errors", "DuplicateError"),
     "ForeignKeyError": (".errors", "ForeignKeyError"),
     "FrameValidationError": (".errors", "FrameValidationError"),
+    "LazyLoadError": (".errors", "LazyLoadError"),
+    "MissingTableError": (".errors", "MissingTableError"),
     "MultipleResultsFound": (".errors", "MultipleResultsFound"),
     "NotFoundError": (".errors", "NotFoundError"),
     "NotNullError": (".errors", "NotNullError"),
@@ -91,6 +95,8 @@ __all__ = [
     "DuplicateError",
     "ForeignKeyError",
     "FrameValidationError",
+    "LazyLoadError",
+    "MissingTableError",
     "MultipleResultsFound",
     "NPlusOneError",
     "NPlusOneWarning",

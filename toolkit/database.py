@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .drivers import READ_ONLY_OPTION, driver_for
 from .errors import ConfigurationError, connection_errors, translate_integrity_error
+from .loading import GuardedSession
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,7 +143,10 @@ class Database:
         self.engine = setup.engine
         self._close: Callable[[], None] | None = setup.close
         self._sessionmaker = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False
+            self.engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            sync_session_class=GuardedSession,  # lazy loads asyncio cannot run: a clean error
         )
 
     # -- sessions ---------------------------------------------------------------------
@@ -194,8 +198,21 @@ class Database:
         Parameters
         ----------
         models : model class, iterable of model classes, MetaData or None
+
+        Raises
+        ------
+        ConfigurationError
+            There is no table to create: no table model has been imported yet (or
+            ``models`` is empty).
         """
         metadata, tables = _tables(models)
+        if not (metadata.tables if tables is None else tables):
+            raise ConfigurationError(
+                "create_all() found no table to create: no table model (a SQLModel class "
+                "with table=True) has been imported in this process yet. Import the "
+                "modules that define your models first (for the demo: `from toolkit.demo "
+                "import User, Team`), or pass them: `await db.create_all([User, Team])`."
+            )
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all, tables=tables)
 
@@ -263,6 +280,9 @@ def connect(
     """Connect to a database; with no argument, the embedded SQLite file ``toolkit.db``.
 
     Nothing is opened until the first query, so ``connect`` itself never blocks.
+    Inside a running IPython (a notebook), the first call also shows uncaught toolkit
+    errors as short tracebacks (see :mod:`toolkit.tracebacks`), and the new database
+    becomes ``%%sql``'s default.
 
     Parameters
     ----------
@@ -293,11 +313,17 @@ def connect(
     >>> db.dialect
     'sqlite'
     """
+    from .notebook import connected
+    from .tracebacks import install_in_running_shell
+
+    install_in_running_shell()  # inside IPython: short tracebacks, also for a bad URL
     resolved = resolve_url(url)
-    return Database(
+    db = Database(
         resolved,
         echo=echo,
         pool_size=pool_size,
         max_overflow=max_overflow,
         **engine_kwargs,
     )
+    connected(db)  # %%sql's default database
+    return db

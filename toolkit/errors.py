@@ -11,7 +11,9 @@ resembles a builtin it inherits that too, so ``except ValueError`` keeps working
     ├── ValidationError (ValueError)             one field failed the model's rules
     │   └── FrameValidationError                 many cells of a DataFrame failed; .errors
     ├── UnknownFieldError (ValueError)           a field or lookup the model lacks
-    ├── QueryError                               the database refused a frame's query
+    ├── LazyLoadError (sqlalchemy InvalidRequestError)   a relationship was not loaded
+    ├── QueryError                               the database refused a query
+    │   └── MissingTableError                    the query names a table that does not exist
     ├── ConstraintError                          the database refused a write
     │   ├── DuplicateError                       unique / primary key
     │   ├── ForeignKeyError                      missing parent, or row still referenced
@@ -42,6 +44,8 @@ __all__ = [
     "DuplicateError",
     "ForeignKeyError",
     "FrameValidationError",
+    "LazyLoadError",
+    "MissingTableError",
     "MultipleResultsFound",
     "NPlusOneError",
     "NotFoundError",
@@ -54,6 +58,8 @@ __all__ = [
     "connection_errors",
     "is_disconnect",
     "is_retryable",
+    "missing_table",
+    "plain_reason",
     "translate_integrity_error",
     "unavailable",
 ]
@@ -80,7 +86,7 @@ class MultipleResultsFound(ToolkitError, sa_exc.MultipleResultsFound):
 
 
 class ValidationError(ToolkitError, ValueError):
-    """A value failed the model's own rules; nothing was written.
+    """A value failed the model's own rules; for a write, nothing was written.
 
     Attributes
     ----------
@@ -92,17 +98,32 @@ class ValidationError(ToolkitError, ValueError):
         Why it failed, from the model's pydantic rules.
     value : object
         The value that was given.
+
+    ``write=False`` (a lookup's value) leaves "nothing was written" out of the message.
     """
 
-    def __init__(self, model: str, field: str, reason: str, value: Any = None) -> None:
+    def __init__(
+        self, model: str, field: str, reason: str, value: Any = None, *, write: bool = True
+    ) -> None:
+        reason = plain_reason(reason)
         self.model = model
         self.field = field
         self.reason = reason
         self.value = value
+        # A lookup (a read) fails the same rules, but there was nothing to write.
+        outcome = "Nothing was written; correct" if write else "Correct"
         super().__init__(
-            f"{model}.{field}: {reason} (got {value!r}). Nothing was written; "
-            f"correct the value of {field!r} and call again."
+            f"{model}.{field}: {reason} (got {value!r}). {outcome} the value of {field!r} "
+            "and call again."
         )
+
+
+_PYDANTIC_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")
+
+
+def plain_reason(message: str) -> str:
+    """A validator's message without the prefix pydantic adds ("Value error, ...")."""
+    return _PYDANTIC_PREFIX.sub("", message)
 
 
 class FrameValidationError(ValidationError):
@@ -111,8 +132,9 @@ class FrameValidationError(ValidationError):
     Attributes
     ----------
     errors : pandas.DataFrame
-        One row per bad cell, columns ``row`` (the frame's index label), ``column``,
-        ``value`` and ``message``.
+        One row per bad cell, in the frame's row order (problems of a whole column
+        first), columns ``row`` (the frame's index label), ``column``, ``value`` and
+        ``message``. A notebook shows every message whole.
     """
 
     def __init__(self, model: str, errors: pd.DataFrame) -> None:
@@ -134,10 +156,30 @@ class FrameValidationError(ValidationError):
 
 
 class QueryError(ToolkitError):
-    """The database refused a query sent by the frame functions (bad SQL, unknown table).
+    """The database refused a query (bad SQL, unknown table or column).
 
     The driver's own error is chained as ``__cause__``.
     """
+
+
+class MissingTableError(QueryError):
+    """The query names a table that the database does not have.
+
+    Attributes
+    ----------
+    table : str
+        The table's name as the database reported it.
+    """
+
+    def __init__(self, message: str, *, table: str) -> None:
+        self.table = table
+        super().__init__(message)
+
+
+class LazyLoadError(ToolkitError, sa_exc.InvalidRequestError):
+    """A relationship that the query did not load was read, and asyncio cannot load it
+    implicitly (or strict loading refused it). Nothing was queried; the message names the
+    relationship and the loader option to add."""
 
 
 class UnknownFieldError(ToolkitError, ValueError):
@@ -231,7 +273,7 @@ def _fk_columns(model: Any) -> tuple[str, ...]:
 
 
 def translate_integrity_error(
-    exc: BaseException, model: Any = None, *, action: str = "write"
+    exc: BaseException, model: Any = None, *, action: str = "write", frame: bool = False
 ) -> ConstraintError:
     """Turn a driver's integrity error into the toolkit's typed error.
 
@@ -245,6 +287,9 @@ def translate_integrity_error(
     action : str
         ``"write"`` or ``"delete"``; a delete that breaks a foreign key means the row is
         still referenced, which needs a different fix.
+    frame : bool
+        The write was ``insert_frame``: a duplicate's message then also points to its
+        ``on_conflict`` option.
 
     Returns
     -------
@@ -266,8 +311,13 @@ def translate_integrity_error(
         return DuplicateError(
             f"{name}: a row with the same {shown} already exists"
             + (f" ({detail})" if detail else "")
-            + ". Use a different value, look the row up with crud.get_by / "
-            "crud.get_or_create, or pass on_conflict='ignore'/'update' for frames.",
+            + (
+                ". Drop or change those rows, or pass on_conflict='ignore' (skip them) or "
+                "on_conflict='update' (overwrite them)."
+                if frame
+                else ". Use a different value, or look the row up with crud.get_by / "
+                "crud.get_or_create."
+            ),
             model=name,
             columns=cols,
             constraint=constraint,
@@ -341,8 +391,57 @@ class NPlusOneError(ToolkitError, AssertionError):
     """
 
 
+_SQLITE_NO_TABLE = re.compile(r"no such table: (?P<table>[\w.\"]+)")
+_PG_NO_RELATION = re.compile(r'relation "(?P<table>[^"]+)" does not exist')
+
+
+def missing_table(exc: BaseException) -> MissingTableError | None:
+    """The toolkit's error for a query on a table that does not exist, else None.
+
+    Recognises SQLite's ``no such table: t`` and PostgreSQL's SQLSTATE 42P01
+    (``relation "t" does not exist``), wrapped by SQLAlchemy or not.
+    """
+    text = "\n".join(str(err) for err in _chain(exc))
+    match = _SQLITE_NO_TABLE.search(text) or _PG_NO_RELATION.search(text)
+    if match is None and _sqlstate(exc) != "42P01":
+        return None
+    table = match.group("table").strip('"') if match else "a table the query names"
+    return MissingTableError(
+        f"The table {table!r} does not exist in this database. "
+        "Create the tables first: import the modules that define your models, "
+        "then run `await db.create_all()`; or check the table's name (and, on "
+        "PostgreSQL, the schema on the search_path).",
+        table=table,
+    )
+
+
+def _refused_login(exc: BaseException) -> DatabaseUnavailableError | None:
+    """The error for a login the server refused: unknown role or database, bad password."""
+    state = _sqlstate(exc) or ""
+    text = "\n".join(str(err) for err in _chain(exc)).lower()
+    if not (
+        state.startswith("28")
+        or state in {"3D000", "53300"}
+        or "unable to open database file" in text
+    ):
+        return None
+    reason = next((str(err) for err in reversed(_chain(exc)) if str(err)), type(exc).__name__)
+    reason = reason.strip().splitlines()[0]
+    return DatabaseUnavailableError(
+        f"Cannot connect to the database: {reason}. Check "
+        "the URL's user name, password and database name (or the file's path and "
+        "permissions), and that the server accepts this login."
+    )
+
+
 def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavailableError | None:
-    """The toolkit's error for a lost (or, with ``refused``, refused) connection, else None."""
+    """The toolkit's error for a lost (or, with ``refused``, refused) connection, else None.
+
+    A login the server refused (unknown role or database, bad password) is always one.
+    """
+    login = _refused_login(exc)
+    if login is not None:
+        return login
     lost = is_disconnect(exc) or (
         type(exc).__name__ in {"InterfaceError", "ConnectionDoesNotExistError"}
         and "closed" in str(exc).lower()
@@ -363,7 +462,8 @@ def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavaila
 
 @contextmanager
 def connection_errors(*, refused: bool = True) -> Iterator[None]:
-    """Re-raise a lost (or refused) connection as :class:`DatabaseUnavailableError`.
+    """Re-raise a lost (or refused) connection as :class:`DatabaseUnavailableError`, and
+    a query on a table that does not exist as :class:`MissingTableError`.
 
     ``refused=False`` where the caller's own code runs inside the block, so that its own
     network errors are not taken for the database's.
@@ -373,7 +473,7 @@ def connection_errors(*, refused: bool = True) -> Iterator[None]:
     except ToolkitError:
         raise
     except Exception as exc:
-        error = unavailable(exc, refused=refused)
+        error: ToolkitError | None = unavailable(exc, refused=refused) or missing_table(exc)
         if error is None:
             raise
         raise error from exc

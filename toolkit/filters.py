@@ -133,7 +133,7 @@ def coerce_value(model: type[Any], name: str, value: Any) -> Any:
         coerced = field_adapter(model, name, lookup=True).validate_python(value)
     except pydantic.ValidationError as exc:
         reason = exc.errors()[0]["msg"]
-        raise ValidationError(model.__name__, name, reason, value) from exc
+        raise ValidationError(model.__name__, name, reason, value, write=False) from exc
     if isinstance(coerced, float) and math.isnan(coerced):
         return None
     return coerced
@@ -185,6 +185,7 @@ def _unmatchable(
         field,
         f"{op} needs text a column can hold; this one has a NUL or a lone surrogate",
         value,
+        write=False,
     )
 
 
@@ -202,11 +203,15 @@ def _lookup(model: type[Any], key: str, value: Any) -> ColumnElement[bool]:
         return OPERATORS[op](column, bool(value))
     if op in _LIST_OPS:
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            raise ValidationError(model.__name__, field, f"{key} needs a list of values", value)
+            raise ValidationError(
+                model.__name__, field, f"{key} needs a list of values", value, write=False
+            )
         return _in_list(column, spec, op, [coerce_value(model, field, v) for v in value])
     if op in _TEXT_OPS:
         if not isinstance(value, str):
-            raise ValidationError(model.__name__, field, f"{key} needs a string", value)
+            raise ValidationError(
+                model.__name__, field, f"{key} needs a string", value, write=False
+            )
     else:
         value = coerce_value(model, field, value)
     if value is None and op in _ORDER_OPS:

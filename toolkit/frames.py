@@ -149,7 +149,8 @@ def to_frame(models: Sequence[Any], model: type[Any] | None = None) -> pd.DataFr
     """Turn a list of SQLModel objects into a typed DataFrame.
 
     Columns and dtypes come from the model's table (table models) or its fields
-    (other pydantic models); relationships are left out.
+    (other pydantic models); relationships, and fields declared ``exclude=True`` (kept
+    out of the model's dumps, such as a password hash), are left out.
 
     Parameters
     ----------
@@ -165,12 +166,15 @@ def to_frame(models: Sequence[Any], model: type[Any] | None = None) -> pd.DataFr
     cls = model or (type(models[0]) if len(models) else None)
     if cls is None:
         return pd.DataFrame()
+    fields = getattr(cls, "model_fields", {})
     if getattr(cls, "__table__", None) is not None:
         # Named by field (attribute), which may differ from the column's name.
         specs = [spec_from_type(key, c.type) for key, c in sa_inspect(cls).columns.items()]
     else:
         specs = [
-            spec_from_annotation(name, info.annotation) for name, info in cls.model_fields.items()
+            spec_from_annotation(name, info.annotation) for name, info in fields.items()
         ]
+    # A field the model excludes from its dumps (a password hash) stays out of frames too.
+    specs = [spec for spec in specs if not getattr(fields.get(spec.name), "exclude", False)]
     columns = [[getattr(m, spec.name) for m in models] for spec in specs]
     return values_to_frame(specs, columns)

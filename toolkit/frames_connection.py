@@ -23,6 +23,7 @@ from .errors import (
     ToolkitError,
     TransactionConflictError,
     is_retryable,
+    missing_table,
     translate_integrity_error,
     unavailable,
 )
@@ -173,7 +174,7 @@ def driver_errors(model: type[Any] | None = None) -> Iterator[None]:
         integrity = (isinstance(state, str) and state.startswith("23")) or type(
             exc
         ).__name__ == "IntegrityError"
-        new = translate_integrity_error(exc, model) if integrity else _translate(exc)
+        new = translate_integrity_error(exc, model, frame=True) if integrity else _translate(exc)
         if new is exc:
             raise
         raise new from exc
@@ -192,6 +193,9 @@ def _translate(exc: BaseException) -> BaseException:
             "was rolled back. Inside your own transaction, roll it back and run it again "
             "(tk.run_transaction does that for you)."
         )
+    absent = missing_table(exc)
+    if absent is not None:
+        return absent
     if _is_driver_error(exc):
         return QueryError(
             f"The database refused the query: {_first_line(exc)}. Check the SQL against "

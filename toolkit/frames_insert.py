@@ -8,8 +8,6 @@ savepoint of the caller's (see :mod:`toolkit.frames_connection`).
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,6 +25,7 @@ from .frames_connection import (
     owns_transaction,
     write_connection,
 )
+from .progress import progress_bar
 from .transactions import retry_conflicts
 from .validation import validate_frame
 
@@ -37,42 +36,6 @@ OnConflict = Literal["error", "ignore", "update"]
 DEFAULT_WRITE_CHUNK = 100_000
 #: Frames with at least this many rows get a progress bar when a person is watching.
 PROGRESS_MIN_ROWS = 100_000
-
-
-# -- progress ---------------------------------------------------------------------------
-
-
-def _someone_watching() -> bool:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        return False
-    if "ipykernel" in sys.modules:
-        return True
-    return sys.stderr is not None and sys.stderr.isatty()
-
-
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def reset(self, total: int | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
-    show = (
-        progress if progress is not None else (total >= PROGRESS_MIN_ROWS and _someone_watching())
-    )
-    if not show:
-        return _NoProgress()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True)
-
-
-# -- writing ----------------------------------------------------------------------------
 
 
 def _target(
@@ -191,7 +154,9 @@ async def insert_frame(
         return 0
     chunk = chunk_size or DEFAULT_WRITE_CHUNK
     rows = validated.table.num_rows
-    bar = _progress_bar(rows, progress, f"insert {model.__name__}")
+    bar = progress_bar(
+        rows, desc=f"insert {model.__name__}", show=progress, min_rows=PROGRESS_MIN_ROWS
+    )
 
     async def attempt() -> int:
         bar.reset(total=rows)

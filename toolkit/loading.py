@@ -17,14 +17,22 @@ from typing import Any, Self, TypeAlias
 from sqlalchemy import event, inspect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session, joinedload, raiseload, selectinload
+from sqlalchemy.orm import ORMExecuteState, Session, joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.orm.strategy_options import _AbstractLoad
+from sqlmodel import Session as SQLModelSession
 
-from .drivers.compat import top_level_orm_context
-from .errors import UnknownFieldError
+from .drivers.compat import in_sqlalchemy_greenlet, top_level_orm_context
+from .errors import LazyLoadError, UnknownFieldError
 
-__all__ = ["Load", "StrictLoading", "loader_options", "strict_loading"]
+__all__ = [
+    "GuardedSession",
+    "Load",
+    "StrictLoading",
+    "guard_lazy_loads",
+    "loader_options",
+    "strict_loading",
+]
 
 _RAISELOAD = re.compile(r"'(\w+)\.(\w+)' is not available due to lazy='raise")
 
@@ -109,6 +117,44 @@ def _is_implicit_lazy_load(state: ORMExecuteState) -> bool:
     return nested is None
 
 
+def _lazy_load_error(state: ORMExecuteState, why: str) -> LazyLoadError:
+    """The error for refusing the implicit lazy load ``state`` is about to run."""
+    prop = getattr(state.loader_strategy_path, "prop", None)
+    owner = prop.parent.class_.__name__ if prop is not None else "the object"
+    key = prop.key if prop is not None else "relationship"
+    advice = _eager_advice(owner, key, getattr(prop, "uselist", None))
+    return LazyLoadError(
+        f"'{owner}.{key}' is not available: {why} {advice} To load it now, "
+        f"await obj.awaitable_attrs.{key}."
+    )
+
+
+def guard_lazy_loads(state: ORMExecuteState) -> None:
+    """Refuse an implicit lazy load that asyncio cannot run, before it touches the pool.
+
+    A ``do_orm_execute`` listener (see :class:`GuardedSession`). Reading an unloaded
+    relationship in async code makes SQLAlchemy run a query synchronously, which only
+    works inside its greenlet bridge (``run_sync``, ``awaitable_attrs``). Elsewhere the
+    load would fail half-way with ``MissingGreenlet``, after checking out a connection
+    that aiosqlite then cannot reset. This raises :class:`~toolkit.LazyLoadError` first.
+    """
+    if state.is_select and _is_implicit_lazy_load(state) and not in_sqlalchemy_greenlet():
+        raise _lazy_load_error(
+            state,
+            "it was not loaded with the query, and in asyncio an attribute access cannot "
+            "run the query a lazy load needs.",
+        )
+
+
+class GuardedSession(SQLModelSession):
+    """The sync session beneath every ``Database.session()``: lazy loads that asyncio
+    cannot run are refused with :class:`~toolkit.LazyLoadError` (see
+    :func:`guard_lazy_loads`)."""
+
+
+event.listen(GuardedSession, "do_orm_execute", guard_lazy_loads)
+
+
 class StrictLoading:
     """A strict-loading switch on one session; see :func:`strict_loading`.
 
@@ -122,28 +168,21 @@ class StrictLoading:
     def __init__(self, session: AsyncSession | Session, *, sql_only: bool = False) -> None:
         self.session = session
         self._sync = session.sync_session if isinstance(session, AsyncSession) else session
-        self._option = raiseload("*", sql_only=sql_only)
+        self.sql_only = sql_only
         event.listen(self._sync, "do_orm_execute", self._on_execute)
         self.active = True
 
     def _on_execute(self, state: ORMExecuteState) -> None:
-        if not state.is_select:
-            return
-        if _is_implicit_lazy_load(state):
-            # An object loaded before the switch, or reloaded by session.refresh(obj):
-            # refuse before the session checks out a connection.
-            path = state.loader_strategy_path
-            prop = getattr(path, "prop", None)
+        if state.is_select and _is_implicit_lazy_load(state):
+            # Refused here, before the session checks out a connection.
+            prop = getattr(state.loader_strategy_path, "prop", None)
             owner = prop.parent.class_.__name__ if prop is not None else "the object"
             key = prop.key if prop is not None else "relationship"
-            raise sa_exc.InvalidRequestError(
-                f"Strict loading refused the lazy load of {owner}.{key}: it would run one "
-                f"more SELECT per {owner} (the N+1 pattern), and asyncio cannot run it "
-                f"implicitly. {_eager_advice(owner, key, getattr(prop, 'uselist', None))}"
+            raise _lazy_load_error(
+                state,
+                f"strict loading refused the lazy load of {owner}.{key}, which would run one "
+                f"more SELECT per {owner} (the N+1 pattern).",
             )
-        if not state.is_column_load and not state.is_relationship_load:
-            # Relationship loads inherit the wildcard from the statement that started them.
-            state.statement = state.statement.options(self._option)
 
     def _uselist(self, owner: str, key: str) -> bool | None:
         """Whether ``owner.key`` is a collection, from a mapped class in the session."""
@@ -190,43 +229,41 @@ class StrictLoading:
 
 
 def strict_loading(session: AsyncSession | Session, *, sql_only: bool = False) -> StrictLoading:
-    """Make every lazy load on ``session`` raise instead of running SQL.
+    """Make every lazy load on ``session`` that would run SQL raise instead.
 
-    A ``do_orm_execute`` listener adds ``raiseload("*")`` to each ORM ``SELECT`` the
-    session runs, so relationships not named in a loader option raise on access.
-    Objects that were loaded before the switch, or reloaded by
-    ``session.refresh(obj)``, still have lazy loaders: the listener refuses those
-    loads before any connection is checked out, with the relationship and the loader
-    option to add in the message. Explicit loads (``selectinload``, ``joinedload``,
-    ``session.refresh(obj, ["members"])``) work as usual.
+    A ``do_orm_execute`` listener refuses each implicit lazy load (an attribute access
+    on a relationship the query did not load, on objects loaded before or after the
+    switch, or reloaded by ``session.refresh(obj)``) before any connection is checked
+    out, with the relationship and the loader option to add in the message, whether
+    the switch is used plainly or as a context manager. Explicit loads
+    (``selectinload``, ``joinedload``, ``session.refresh(obj, ["members"])``) work as
+    usual; a many-to-one that the identity map answers runs no SQL and is allowed.
 
-    Why: in asyncio a lazy load cannot run implicitly. ``team.members`` on an unloaded
-    relationship fails part-way with ``MissingGreenlet``: the session has already begun
-    a transaction for the load (with aiosqlite the connection it took cannot even be
-    reset and is dropped unclosed). Strict loading fails first and leaves nothing open.
+    Why: in asyncio a lazy load cannot run implicitly, and each one is a query per
+    object (the N+1 pattern). Strict loading also refuses the explicit
+    ``awaitable_attrs`` form, so a test shows every load the query forgot.
 
     Parameters
     ----------
     session : AsyncSession or Session
     sql_only : bool
-        Allow many-to-one loads that the identity map answers without SQL
-        (``raiseload("*", sql_only=True)``).
+        Accepted for compatibility with ``raiseload(sql_only=...)``: loads answered
+        without SQL are always allowed.
 
     Returns
     -------
     StrictLoading
         Call ``.remove()`` to switch it off, or use it as a (``async``) context
-        manager that switches it off at exit and, when a relationship raised inside
-        the block, adds the fix as a note to the exception.
+        manager that switches it off at exit.
 
     Raises
     ------
-    sqlalchemy.exc.InvalidRequestError
+    LazyLoadError
         Later, on access to a relationship that was not eagerly loaded:
-        ``'Team.members' is not available due to lazy='raise'`` (objects loaded while
-        strict), or ``Strict loading refused the lazy load of Team.members: ...``.
-        Fix it by loading the relationship with the query: ``.options(
-        selectinload(Team.members))``, or ``crud.get(s, Team, 1, load=["members"])``.
+        ``'Team.members' is not available: strict loading refused the lazy load of
+        Team.members ... Load it with the query instead: .options(selectinload(
+        Team.members)), or load=['members'] with toolkit.crud ...``.
+        A ``sqlalchemy.exc.InvalidRequestError`` subclass.
 
     Examples
     --------
@@ -234,7 +271,7 @@ def strict_loading(session: AsyncSession | Session, *, sql_only: bool = False) -
     >>> team = await crud.get(s, Team, 1)
     >>> team.members
     Traceback (most recent call last):
-    sqlalchemy.exc.InvalidRequestError: 'Team.members' is not available due to lazy='raise'
+    toolkit.errors.LazyLoadError: 'Team.members' is not available: strict loading ...
     >>> team = await crud.get(s, Team, 1, load=["members"])   # fine
     >>> strict.remove()
     """

@@ -14,7 +14,10 @@ keep ``run`` for helpers that must stay synchronous.
 every SQL statement that any engine in the process runs during a cell is counted
 (class-level ``Engine`` events: background tasks included), and after the cell a
 one-line summary is displayed, such as ``toolkit: 3 SQL statements in 2.1 ms``, with
-the N+1 groups highlighted. Cells that run no SQL display nothing.
+the N+1 groups highlighted. Cells that run no SQL display nothing. It also registers
+``%sql`` / ``%%sql`` (:mod:`toolkit.magics`) and short tracebacks for the toolkit's
+errors (:mod:`toolkit.tracebacks`); :func:`toolkit.connect` installs the latter by
+itself when it runs inside IPython.
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ import contextvars
 import threading
 import weakref
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
 from .queries import QueryLog, _Recorder
+from .tracebacks import install, uninstall
+
+if TYPE_CHECKING:
+    from .database import Database
 
 __all__ = ["load_ipython_extension", "run", "unload_ipython_extension"]
 
@@ -37,6 +44,7 @@ T = TypeVar("T")
 
 _thread = threading.local()
 _MAGIC = "toolkit_queries"
+_SQL = "sql"
 
 
 def _thread_runner() -> asyncio.Runner:
@@ -175,10 +183,26 @@ class _CellQueries:
 
 
 _LOADED: weakref.WeakKeyDictionary[Any, _CellQueries] = weakref.WeakKeyDictionary()
+_last_connected: weakref.ref[Database] | None = None
+
+
+def connected(db: Database) -> None:
+    """Note ``db`` as the database connected last (``%%sql``'s default).
+
+    Called by :func:`toolkit.connect`; only a weak reference is kept.
+    """
+    global _last_connected
+    _last_connected = weakref.ref(db)
+
+
+def last_connected() -> Database | None:
+    """The database :func:`toolkit.connect` returned last, while it is still referenced."""
+    return _last_connected() if _last_connected is not None else None
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%toolkit_queries on|off``; called by ``%load_ext toolkit``.
+    """Register ``%toolkit_queries on|off``, ``%sql`` and ``%%sql``, and short tracebacks
+    for the toolkit's errors (:mod:`toolkit.tracebacks`); called by ``%load_ext toolkit``.
 
     Parameters
     ----------
@@ -191,12 +215,21 @@ def load_ipython_extension(ipython: Any) -> None:
         %load_ext toolkit
         %toolkit_queries on
         teams = await crud.search(s, Team)     # shows: toolkit: 1 SQL statement in 0.4 ms
+
+        %%sql db -o rich
+        SELECT username, credits FROM users WHERE credits > :minimum
     """
+    install(ipython)
     if ipython in _LOADED:
         return
+    from .magics import SqlMagic
+
     cells = _CellQueries(ipython)
     _LOADED[ipython] = cells
     ipython.register_magic_function(cells.magic, magic_kind="line", magic_name=_MAGIC)
+    sql = SqlMagic(ipython)
+    ipython.register_magic_function(sql.line, magic_kind="line", magic_name=_SQL)
+    ipython.register_magic_function(sql.cell, magic_kind="cell", magic_name=_SQL)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -210,8 +243,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     --------
     >>> %unload_ext toolkit
     """
+    uninstall(ipython)
     cells = _LOADED.pop(ipython, None)
     if cells is None:
         return
     cells.off()
     ipython.magics_manager.magics["line"].pop(_MAGIC, None)
+    ipython.magics_manager.magics["line"].pop(_SQL, None)
+    ipython.magics_manager.magics["cell"].pop(_SQL, None)

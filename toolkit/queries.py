@@ -213,14 +213,36 @@ class NPlusOneGroup:
     def __str__(self) -> str:
         return f"{self.count} x {self.table or 'the same query'}: {_shorten(self.sql, 300)}"
 
+    @property
+    def writes(self) -> bool:
+        """True when the repeated statement writes (INSERT, UPDATE, DELETE, MERGE)."""
+        words = self.sql.split(None, 1)
+        return bool(words) and words[0].upper() in _WRITE_VERBS
+
+
+_WRITE_VERBS = {"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT"}
+
 
 def _n_plus_one_advice(groups: list[NPlusOneGroup]) -> str:
     lines = [f"  N+1: {group}" for group in groups]
+    advice = []
+    if any(not group.writes for group in groups):
+        advice.append(
+            "Load the relationship with the first query instead: .options(selectinload(...)) "
+            "for a collection, joinedload(...) for a many-to-one, or load=[...] in "
+            "toolkit.crud."
+        )
+    if any(group.writes for group in groups):
+        advice.append(
+            "Write the rows in one call instead of one per row: crud.create_many(s, Model, "
+            "rows) or tk.insert_frame(db, Model, frame) for inserts, crud.update_many / "
+            "crud.delete_many (by ids) or crud.update_by / crud.delete_by for the rest."
+        )
     return (
         "Statements of the same shape ran once per row (an N+1 pattern):\n"
         + "\n".join(lines)
-        + "\nLoad the relationship with the first query instead: .options(selectinload(...)) "
-        "for a collection, joinedload(...) for a many-to-one, or load=[...] in toolkit.crud."
+        + "\n"
+        + "\n".join(advice)
     )
 
 
@@ -356,7 +378,10 @@ class QueryLog:
         if more > 0:
             rows.append(f'<tr><td colspan="3">&hellip; {more} more</td></tr>')
         table = (
-            "<table><thead><tr><th>#</th><th>ms</th><th>SQL</th></tr></thead>"
+            # Headers aligned as their cells: notebooks right-align both by default.
+            '<table><thead><tr><th style="text-align:right">#</th>'
+            '<th style="text-align:right">ms</th><th style="text-align:left">SQL</th>'
+            "</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             if rows
             else ""

@@ -26,7 +26,8 @@ from sqlalchemy import Column, Table, UniqueConstraint
 from sqlalchemy import inspect as sa_inspect
 
 from .drivers.compat import field_validator_fields
-from .errors import ConfigurationError, FrameValidationError
+from .errors import ConfigurationError, FrameValidationError, plain_reason
+from .problems import ProblemFrame
 from .types.cells import is_missing
 from .types.convert import convert, writable
 from .types.spec import ColumnSpec, spec_from_type
@@ -57,7 +58,8 @@ class ValidatedFrame:
 class _Errors:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
-        self.rows: list[tuple[Any, str, Any, str]] = []
+        # (position in the frame, -1 for a whole column; label, column, value, message)
+        self.rows: list[tuple[int, Any, str, Any, str]] = []
 
     def add(
         self, mask: np.ndarray | pd.Series, column: str, message: str | Callable[[Any], str]
@@ -68,17 +70,20 @@ class _Errors:
         values = self.frame[column].iloc[positions] if column in self.frame else None
         for k, pos in enumerate(positions):
             value = values.iloc[k] if values is not None else None
-            text = message(value) if callable(message) else message
-            self.rows.append((self.frame.index[int(pos)], column, value, text))
+            text = plain_reason(message(value) if callable(message) else message)
+            self.rows.append((int(pos), self.frame.index[int(pos)], column, value, text))
 
     def add_column(self, column: str, message: str) -> None:
-        self.rows.append((None, column, None, message))
+        self.rows.append((-1, None, column, None, message))
 
     def raise_if_any(self, model: type[Any]) -> None:
         if not self.rows:
             return
-        rows, columns, values, messages = zip(*self.rows, strict=True)
-        errors = pd.DataFrame(
+        order = {name: k for k, name in enumerate(self.frame.columns)}
+        # Frame order: by row, then by the column's place in the frame (stable sort).
+        ordered = sorted(self.rows, key=lambda r: (r[0], order.get(r[2], len(order))))
+        _, rows, columns, values, messages = zip(*ordered, strict=True)
+        errors = ProblemFrame(
             {
                 "row": list(rows),
                 "column": list(columns),

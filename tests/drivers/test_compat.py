@@ -228,3 +228,12 @@ def test_patch_loop_makes_one_loop_reentrant() -> None:
         assert loop.run_until_complete(outer(loop)) == 3
     finally:
         loop.close()
+
+
+def test_show_ipython_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    error = ValueError("boom")
+    compat.show_ipython_traceback(shell, ValueError, error, ["line one", "line two"])
+    out = capsys.readouterr()
+    assert "line one\nline two" in out.out + out.err

@@ -92,7 +92,8 @@ async def signalled(event: asyncio.Event, task: asyncio.Task[Any], failure: str)
 
 
 class ProgressProbe:
-    """Stands in for ``tqdm.auto.tqdm`` to see ``insert_frame`` write batch after batch.
+    """Stands in for the tqdm bar class (``toolkit.progress._bar_class``) to see
+    ``insert_frame`` write batch after batch.
 
     ``insert_frame(..., progress=True)`` moves its bar once per written chunk; the probe
     sets ``reached`` once ``wanted`` rows have gone to the database (in the open

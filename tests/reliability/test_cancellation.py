@@ -142,7 +142,7 @@ async def test_cancel_inside_insert_frame_writes_nothing(
     """insert_frame cancelled after some of its chunks went to the database writes none
     of the frame; the pool is idle within a moment and the database usable at once."""
     probe = ProgressProbe.expect(3 * INSERT_CHUNK)
-    monkeypatch.setattr("tqdm.auto.tqdm", probe)
+    monkeypatch.setattr("toolkit.progress._bar_class", lambda: probe)
     frame = pd.DataFrame(
         {"i": np.arange(INSERT_ROWS), "t": [f"row {k}" for k in range(INSERT_ROWS)]}
     )

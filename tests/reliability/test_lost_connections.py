@@ -94,7 +94,7 @@ async def insert_and_terminate(
 ) -> BaseException:
     """Run a large insert_frame, terminate its backend after the first chunk, return the error."""
     probe = ProgressProbe.expect(INSERT_CHUNK)
-    monkeypatch.setattr("tqdm.auto.tqdm", probe)
+    monkeypatch.setattr("toolkit.progress._bar_class", lambda: probe)
 
     async def operator() -> None:
         await probe.reached.wait()
@@ -136,7 +136,7 @@ async def test_insert_frame_lost_while_the_server_reads_nothing(
     db = watched_pg_db
     rows = 2_000_000  # far more CSV than the socket buffers hold
     probe = ProgressProbe.expect(rows)
-    monkeypatch.setattr("tqdm.auto.tqdm", probe)
+    monkeypatch.setattr("toolkit.progress._bar_class", lambda: probe)
     locker = await pg_connect()  # pg_admin polls pg_stat_activity, outside any transaction
     try:
         async with locker.transaction():

@@ -56,7 +56,8 @@ class User(AsyncAttrs, UserBase, table=True):
     __tablename__ = "users"
 
     id: int | None = Field(default=None, primary_key=True)
-    hashed_password: str | None = Field(default=None, max_length=255)
+    # Kept out of repr() and model_dump() (so out of API responses and to_frame of dumps).
+    hashed_password: str | None = Field(default=None, max_length=255, repr=False, exclude=True)
 
     team: Optional["Team"] = Relationship(back_populates="members")
     posts: list["Post"] = Relationship(back_populates="author")

@@ -34,6 +34,10 @@ pydantic
     * ``BaseModel.__pydantic_decorators__`` -> :func:`field_validator_fields`
 nest_asyncio2
     * ``_patch_loop`` -> :func:`patch_loop`
+IPython
+    * ``InteractiveShell._showtraceback`` -> :func:`show_ipython_traceback`
+SQLAlchemy (concurrency)
+    * ``sqlalchemy.util.concurrency.in_greenlet`` -> :func:`in_sqlalchemy_greenlet`
 """
 
 from __future__ import annotations
@@ -58,10 +62,12 @@ __all__ = [
     "field_validator_fields",
     "fire_after_cursor_execute",
     "fire_before_cursor_execute",
+    "in_sqlalchemy_greenlet",
     "patch_loop",
     "replace_type_implementation",
     "result_columns",
     "rows_to_object_array",
+    "show_ipython_traceback",
     "top_level_orm_context",
 ]
 
@@ -308,3 +314,31 @@ def patch_loop(loop: Any) -> None:
 
     patch: Callable[[Any], Any] = getattr(nest_asyncio2, "_patch_loop", None) or nest_asyncio2.apply
     patch(loop)
+
+
+def show_ipython_traceback(
+    shell: Any, etype: type[BaseException], value: BaseException, stb: list[str]
+) -> None:
+    """Display a structured traceback the way IPython displays its own.
+
+    IPython: ``InteractiveShell._showtraceback(etype, value, stb)``. A custom exception
+    handler (``set_custom_exc``) must display what it builds itself, and this is the
+    method every front end overrides (ipykernel sends it as the cell's error output,
+    with ``ename`` and ``evalue``; the terminal prints it). There is no public
+    equivalent that takes a ready traceback.
+    """
+    shell._showtraceback(etype, value, stb)
+
+
+def in_sqlalchemy_greenlet() -> bool:
+    """True inside SQLAlchemy's asyncio bridge, where a sync ORM call may run SQL.
+
+    SQLAlchemy: ``sqlalchemy.util.concurrency.in_greenlet()``. An implicit lazy load
+    (an attribute access) can only run SQL inside ``greenlet_spawn`` (``run_sync``,
+    ``awaitable_attrs``); outside it, the load fails half-way with ``MissingGreenlet``
+    after checking out a connection. Knowing first lets the toolkit refuse the load
+    cleanly. SQLAlchemy has no public way to ask.
+    """
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    return bool(in_greenlet())
