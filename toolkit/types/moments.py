@@ -1,15 +1,16 @@
 """Vectorised checks and conversion of frame columns for DATE, TIME, TIMESTAMP,
 TIMESTAMP WITH TIME ZONE and INTERVAL.
 
-Text is read as ISO 8601 where it is; other text is read both day-first and month-first,
-and a cell the two readings disagree on (``05/01/2024``) is refused as ambiguous, naming
-it: the toolkit never guesses a date per value. Text one reading alone makes sense of
-(``13/01/2024``) is that date.
+Text is read as ISO 8601 where it is; text shaped ``NN/NN/YYYY`` (or with ``.`` or
+``-``) is read both day-first and month-first, and a cell the two readings disagree on
+(``05/01/2024``) is refused as ambiguous, naming it: the toolkit never guesses a date per
+value. Text one reading alone makes sense of (``13/01/2024``) is that date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 
 import numpy as np
@@ -22,6 +23,8 @@ from .spec import ColumnSpec
 __all__ = ["interval_array", "moment_array", "time_array"]
 
 _NOT_A_MOMENT = "is not a date/time"
+_ISO = re.compile(r"\s*[+-]?\d{4}-")
+_DMY = re.compile(r"\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?!\d)")
 
 
 def _ambiguous_message(first: pd.Timestamp, second: pd.Timestamp) -> str:
@@ -40,7 +43,9 @@ def _parse_text(objs: pd.Series, errors: Problems, col: str) -> pd.Series:
         rest = present(objs) & ~present(iso)
         if not rest.any():
             return iso
-        others = objs[rest]
+        # Text that starts as ISO 8601 (a year, a dash) is ISO or nothing: dateutil
+        # would read 2024-13-01 as January 13.
+        others = objs[rest].map(lambda v: None if isinstance(v, str) and _ISO.match(v) else v)
         month_first = pd.to_datetime(others, utc=True, errors="coerce", format="mixed")
         day_first = pd.to_datetime(others, utc=True, errors="coerce", format="mixed", dayfirst=True)
     both = present(month_first) & present(day_first)
