@@ -201,3 +201,22 @@ async def test_sql_string_keeps_numeric_precision_and_the_copy_path(
     pd.testing.assert_frame_equal(raw, typed)
     chunks = [c async for c in tk.stream_frames(tdb, text(sql), params={"low": 0}, dtypes=declared)]
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), typed)
+
+
+# -- a SQL string on SQLite whose later rows change type --------------------------------
+
+
+async def test_sqlite_sql_string_whose_later_rows_change_type_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """SQLite only: a PostgreSQL column has one type."""
+    tdb = tk.connect(tmp_path / "mixed.db")
+    await tdb.create_all(_REGISTRY.metadata)
+    await tk.insert_frame(tdb, Word, pd.DataFrame({"w": ["1", "2", "x"]}))
+    sql = "SELECT CASE WHEN w = 'x' THEN 'text' ELSE 1 END AS mixed FROM defect_word ORDER BY id"
+    with pytest.raises(tk.ConfigurationError, match="dtypes="):
+        async for _chunk in tk.stream_frames(tdb, sql, chunk_size=2):
+            pass
+    frame = await tk.read_frame(tdb, sql)  # the whole result types it: object
+    assert frame["mixed"].tolist() == [1, 1, "text"]
+    await tdb.dispose()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import ConfigurationError
 from .registry import arrow_type
 from .spec import ColumnSpec
 
@@ -151,5 +152,23 @@ def column_arrays(
     source: Source = "python",
 ) -> list[pa.Array | list[Any]]:
     """Decode one chunk of driver values column by column (see :func:`decode`);
-    :func:`toolkit.types.arrow.chunks_to_frame` joins chunks."""
-    return [decode(spec, values, source) for spec, values in zip(specs, columns, strict=True)]
+    :func:`toolkit.types.arrow.chunks_to_frame` joins chunks.
+
+    Raises
+    ------
+    ConfigurationError
+        A value does not fit its column's kind: on SQLite, a SQL string's column typed
+        from its first chunk holds another type further on.
+    """
+    out = []
+    for spec, values in zip(specs, columns, strict=True):
+        try:
+            out.append(decode(spec, values, source))
+        except _ARROW_ERRORS as exc:
+            raise ConfigurationError(
+                f"Column {spec.name!r} was read as {spec.kind}, but holds a value that is "
+                f"not ({exc}). SQLite stores any type in any column, and a SQL string's "
+                f"columns are typed by their first rows: pass dtypes={{{spec.name!r}: "
+                "<SQLAlchemy type>}, or select it with a SQLAlchemy select, to read it."
+            ) from exc
+    return out
