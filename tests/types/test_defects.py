@@ -50,6 +50,15 @@ class Measure(_Base, table=True):
     day: dt.date | None = Field(default=None, sa_column=Column(SADate))
 
 
+class Wide(_Base, table=True):
+    """NUMERIC beyond Arrow's 38 digits."""
+
+    __tablename__ = "defect_wide"
+
+    id: int | None = Field(default=None, primary_key=True)
+    amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(50, 10)))
+
+
 @pytest.fixture
 async def tdb(
     dialect: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -220,3 +229,21 @@ async def test_sqlite_sql_string_whose_later_rows_change_type_says_what_to_do(
     frame = await tk.read_frame(tdb, sql)  # the whole result types it: object
     assert frame["mixed"].tolist() == [1, 1, "text"]
     await tdb.dispose()
+
+
+# -- NUMERIC beyond 38 digits could not be written by insert_frame ----------------------
+
+
+async def test_numeric_wider_than_arrow_round_trips(tdb: tk.Database) -> None:
+    # SQLite stores a REAL: the values there are the ones a double holds exactly.
+    exact = tdb.dialect == "postgresql"
+    big = Decimal("1234567890123456789012345678901234567890.0123456789") if exact else None
+    values = [Decimal("1.5000000000"), Decimal("-0.0000000001") if exact else Decimal("-0.5"), big]
+    await tk.insert_frame(tdb, Wide, pd.DataFrame({"amount": values}))
+    async with tdb.session() as s:
+        await crud.create(s, Wide, amount=Decimal("2.25"))
+    frame = await tk.read_frame(tdb, select(Wide.amount).order_by(Wide.id))
+    assert frame["amount"].dtype == object
+    assert frame["amount"].tolist() == [*values, Decimal("2.25")]
+    with pytest.raises(tk.FrameValidationError, match="decimal places"):
+        await tk.insert_frame(tdb, Wide, pd.DataFrame({"amount": [Decimal("1E-11")]}))

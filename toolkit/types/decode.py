@@ -10,6 +10,7 @@ family's Arrow type; JSON (and other object kinds) stay Python lists.
 
 from __future__ import annotations
 
+import decimal
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -130,6 +131,19 @@ _DECODERS: dict[str, Callable[[ColumnSpec, Sequence[Any], Source], pa.Array]] = 
 }
 
 
+def _wide_decimals(spec: ColumnSpec, values: Sequence[Any]) -> list[Any]:
+    """NUMERIC beyond 38 digits: ``Decimal`` objects (SQLite's REAL, rounded to the
+    scale, as for NUMERIC(p, s))."""
+    step = decimal.Decimal(1).scaleb(-(spec.scale or 0))
+    context = decimal.Context(prec=(spec.precision or 38) + 2)
+    return [
+        v
+        if v is None or isinstance(v, decimal.Decimal)
+        else decimal.Decimal(repr(float(v))).quantize(step, context=context)
+        for v in values
+    ]
+
+
 def _json_values(values: Sequence[Any], source: Source) -> list[Any]:
     if source != "sqlite":
         return list(values)
@@ -141,6 +155,8 @@ def decode(spec: ColumnSpec, values: Sequence[Any], source: Source) -> pa.Array 
     values for kinds without one: JSON, wide NUMERIC, unknown types)."""
     if spec.kind == "json":
         return _json_values(values, source)
+    if spec.kind == "decimal" and arrow_type(spec) is None:
+        return _wide_decimals(spec, values)
     if arrow_type(spec) is None:
         return list(values)
     return _DECODERS.get(spec.kind, _plain)(spec, values, source)
