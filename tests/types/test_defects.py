@@ -247,3 +247,38 @@ async def test_numeric_wider_than_arrow_round_trips(tdb: tk.Database) -> None:
     assert frame["amount"].tolist() == [*values, Decimal("2.25")]
     with pytest.raises(tk.FrameValidationError, match="decimal places"):
         await tk.insert_frame(tdb, Wide, pd.DataFrame({"amount": [Decimal("1E-11")]}))
+
+
+# -- PostgreSQL's infinite dates and timestamps broke the COPY path ---------------------
+
+
+@pytest.mark.postgres_only
+async def test_infinite_dates_and_timestamps_read_as_the_fetch_path_reads_them(
+    pg_db: tk.Database,
+) -> None:
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS defect_infinite"))
+        await conn.execute(
+            text("CREATE TABLE defect_infinite (id int, d date, t timestamp, z timestamptz)")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO defect_infinite VALUES (1, 'infinity', 'infinity', '-infinity'), "
+                "(2, '2024-01-02', NULL, '2024-01-02 03:04:05+00'), "
+                "(3, '-infinity', '-infinity', 'infinity')"
+            )
+        )
+    sql = "SELECT d, t, z FROM defect_infinite ORDER BY id"
+    frame = await tk.read_frame(pg_db, sql)
+    assert frame["d"].tolist() == [
+        pd.Timestamp("9999-12-31"),
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("0001-01-01"),
+    ]
+    assert frame["t"].iloc[0] == pd.Timestamp("9999-12-31 23:59:59.999999")
+    assert pd.isna(frame["t"].iloc[1])
+    assert frame["z"].iloc[2] == pd.Timestamp("9999-12-31 23:59:59.999999", tz="UTC")
+    chunks = [c async for c in tk.stream_frames(pg_db, sql, chunk_size=2)]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE defect_infinite"))

@@ -47,7 +47,15 @@ def _parse_text(objs: pd.Series, errors: Problems, col: str) -> pd.Series:
         # would read 2024-13-01 as January 13.
         others = objs[rest].map(lambda v: None if isinstance(v, str) and _ISO.match(v) else v)
         month_first = pd.to_datetime(others, utc=True, errors="coerce", format="mixed")
-        day_first = pd.to_datetime(others, utc=True, errors="coerce", format="mixed", dayfirst=True)
+        # Only text shaped day/month/year (or month/day/year) has a second reading.
+        shaped = others.map(lambda v: isinstance(v, str) and _DMY.match(v) is not None)
+        day_first = pd.to_datetime(
+            others.where(shaped.astype(bool)),
+            utc=True,
+            errors="coerce",
+            format="mixed",
+            dayfirst=True,
+        )
     both = present(month_first) & present(day_first)
     differ = both & (month_first != day_first).to_numpy(dtype=bool, na_value=False)
     rest_positions = np.flatnonzero(rest)
