@@ -119,9 +119,26 @@ def _time_of(value: object) -> dt.time | None:
         try:
             parsed = dt.time.fromisoformat(value.strip())
         except ValueError:
-            return None
+            return _clock_time(value)
         return parsed if parsed.tzinfo is None else None
     return None
+
+
+_CLOCK = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*")
+
+
+def _clock_time(text: str) -> dt.time | None:
+    """``H:MM[:SS[.ffffff]]`` with a one-digit hour, which ISO 8601 does not allow."""
+    match = _CLOCK.fullmatch(text)
+    if match is None:
+        return None
+    hour, minute, second, fraction = match.groups()
+    try:
+        return dt.time(
+            int(hour), int(minute), int(second or 0), int((fraction or "0").ljust(6, "0"))
+        )
+    except ValueError:
+        return None
 
 
 def time_array(series: pd.Series, spec: ColumnSpec, errors: Problems, col: str) -> pa.Array:
