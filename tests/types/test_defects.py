@@ -282,3 +282,23 @@ async def test_infinite_dates_and_timestamps_read_as_the_fetch_path_reads_them(
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
     async with pg_db.engine.begin() as conn:
         await conn.execute(text("DROP TABLE defect_infinite"))
+
+
+@pytest.mark.postgres_only
+async def test_sql_string_numeric_in_a_read_only_transaction_reads_as_float(
+    pg_db: tk.Database,
+) -> None:
+    """No temporary view can be made there: the NUMERIC has no known scale, and reads as
+    a number (float64) rather than failing."""
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS defect_ro"))
+        await conn.execute(text("CREATE TABLE defect_ro (n numeric(12, 2))"))
+        await conn.execute(text("INSERT INTO defect_ro VALUES (1.25), (NULL)"))
+    async with pg_db.engine.connect() as conn:
+        await conn.execute(text("SET TRANSACTION READ ONLY"))
+        frame = await tk.read_frame(conn, "SELECT n FROM defect_ro")
+        assert frame["n"].dtype == "float64"
+        assert frame["n"].tolist()[0] == 1.25 and pd.isna(frame["n"][1])
+        await conn.rollback()
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE defect_ro"))
