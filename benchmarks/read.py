@@ -38,7 +38,7 @@ WARMUP_ROWS = 1_000
 #: The key of the method the others are compared with.
 DRIVER_LIMIT = "driver"
 #: The toolkit's own methods, always timed ``--repeats`` times.
-CORE = frozenset({"read_frame", "read_frame_columns", "stream_frames"})
+CORE = frozenset({"read_frame", "read_frame_columns", "read_frame_sql", "stream_frames"})
 
 # Every reader takes ``limit``: None for the timed runs, WARMUP_ROWS for the warm-up.
 
@@ -59,6 +59,10 @@ def _read_frame(bench: Bench, limit: int | None) -> int:
 def _read_frame_columns(bench: Bench, limit: int | None) -> int:
     columns = [getattr(BenchRow, c) for c in COLUMNS]
     return len(bench.run(tk.read_frame(bench.db, _select(limit, *columns))))
+
+
+def _read_frame_sql(bench: Bench, limit: int | None) -> int:
+    return len(bench.run(tk.read_frame(bench.db, _sql(limit))))
 
 
 def _stream_frames(bench: Bench, limit: int | None) -> int:
@@ -172,6 +176,11 @@ def read_methods(bench: Bench, rows: int, *, slow_rows: int | None, engine: Any)
             "read_frame_columns",
             "tk.read_frame(db, select(BenchRow.id, ...)) (explicit columns)",
             lambda n: _read_frame_columns(bench, n),
+        ),
+        (
+            "read_frame_sql",
+            f'tk.read_frame(db, "{SQL}") (a SQL string)',
+            lambda n: _read_frame_sql(bench, n),
         ),
         (
             "stream_frames",

@@ -106,10 +106,12 @@ READ_TARGETS: dict[str, list[Ratio]] = {
         ("read_frame / ConnectorX", "read_frame", "connectorx", 1.2),
         ("read_frame / pandas.read_sql", "read_frame", "pandas", 0.35),
         ("read_frame / asyncpg fetch path", "read_frame", DRIVER_LIMIT, 0.6),
+        ("read_frame(SQL string) / read_frame(select)", "read_frame_sql", "read_frame", 1.1),
     ],
     "sqlite": [
         ("read_frame / pandas.read_sql", "read_frame", "pandas", 0.75),
         ("read_frame / ConnectorX (how far from it)", "read_frame", "connectorx", None),
+        ("read_frame(SQL string) / read_frame(select)", "read_frame_sql", "read_frame", 1.1),
     ],
 }
 WRITE_TARGETS: dict[str, list[Ratio]] = {

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     Date,
     DateTime,
     Float,
     Integer,
+    Interval,
+    LargeBinary,
     Numeric,
     SmallInteger,
     String,
     Text,
+    Time,
+    Uuid,
 )
 from sqlmodel import Field, SQLModel
 
@@ -35,6 +42,32 @@ class AllTypes(SQLModel, table=True):
     ts: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     naive: dt.datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False)))
     d: dt.date | None = Field(default=None, sa_column=Column(Date))
+
+
+class MoreTypes(SQLModel, table=True):
+    """The families beyond AllTypes that both dialects have."""
+
+    __tablename__ = "test_more_types"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.time | None = Field(default=None, sa_column=Column(Time))
+    took: dt.timedelta | None = Field(default=None, sa_column=Column(Interval))
+    u: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    j: Any = Field(default=None, sa_column=Column(JSON))
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    bare: Decimal | None = Field(default=None, sa_column=Column(Numeric))
+
+
+#: The dtypes read_frame gives MoreTypes' columns.
+MORE_EXPECTED_DTYPES = {
+    "id": "Int64",
+    "at": "time64[us][pyarrow]",
+    "took": "timedelta64[us]",
+    "u": "string",
+    "j": "object",
+    "raw": "object",
+    "bare": "float64",
+}
 
 
 class Keyed(SQLModel, table=True):

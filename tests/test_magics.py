@@ -11,7 +11,7 @@ import pytest
 
 import toolkit as tk
 from tests.conftest import PG_URL, connect_test_db, pg_connect_args, require_postgres
-from toolkit import notebook
+from toolkit import database
 from toolkit.magics import split_statements
 from toolkit.notebook import unload_ipython_extension
 
@@ -155,7 +155,7 @@ def test_default_is_the_last_connected_then_the_environment(
     assert isinstance(error, tk.MissingTableError)  # other.db has no tables
     frame, _ = cell(shell, "%%sql db\nSELECT * FROM users")  # named: that one
     assert len(frame) == 2
-    monkeypatch.setattr(notebook, "_last_connected", None)
+    monkeypatch.setattr(database, "_last_connected", None)
     monkeypatch.setenv("TOOLKIT_DATABASE_URL", str(tmp_path / "env.db"))
     frame, _ = cell(shell, "%%sql\nSELECT 'from the environment' AS origin")
     assert frame["origin"].tolist() == ["from the environment"]
@@ -165,7 +165,7 @@ def test_default_is_the_last_connected_then_the_environment(
 def test_no_database_at_all_says_how_to_get_one(
     shell: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(notebook, "_last_connected", None)
+    monkeypatch.setattr(database, "_last_connected", None)
     monkeypatch.delenv("TOOLKIT_DATABASE_URL", raising=False)
     _, shown = failing(shell, "%%sql\nSELECT 1", capsys)
     assert "tk.connect" in shown and "TOOLKIT_DATABASE_URL" in shown

@@ -36,11 +36,11 @@ if _typing.TYPE_CHECKING:
     from .frames import to_frame as to_frame
     from .loading import strict_loading as strict_loading
     from .notebook import load_ipython_extension as load_ipython_extension
-    from .notebook import run as run
     from .notebook import unload_ipython_extension as unload_ipython_extension
     from .queries import NPlusOneWarning as NPlusOneWarning
     from .queries import QueryLog as QueryLog
     from .queries import count_queries as count_queries
+    from .running import run as run
     from .transactions import run_transaction as run_transaction
     from .transactions import savepoint as savepoint
 
@@ -76,7 +76,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "to_frame": (".frames", "to_frame"),
     "strict_loading": (".loading", "strict_loading"),
     "load_ipython_extension": (".notebook", "load_ipython_extension"),
-    "run": (".notebook", "run"),
+    "run": (".running", "run"),
     "unload_ipython_extension": (".notebook", "unload_ipython_extension"),
     "NPlusOneWarning": (".queries", "NPlusOneWarning"),
     "QueryLog": (".queries", "QueryLog"),

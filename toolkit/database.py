@@ -7,6 +7,7 @@ connection options) lives in the dialect's driver (:mod:`toolkit.drivers`).
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .drivers import READ_ONLY_OPTION, driver_for
 from .errors import ConfigurationError, connection_errors, translate_integrity_error
-from .loading import GuardedSession
+from .loading import guarded_session_class
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,7 +147,8 @@ class Database:
             self.engine,
             class_=AsyncSession,
             expire_on_commit=False,
-            sync_session_class=GuardedSession,  # lazy loads asyncio cannot run: a clean error
+            # Lazy loads asyncio cannot run: a clean error, before the pool is touched.
+            sync_session_class=guarded_session_class(),
         )
 
     # -- sessions ---------------------------------------------------------------------
@@ -313,7 +315,6 @@ def connect(
     >>> db.dialect
     'sqlite'
     """
-    from .notebook import connected
     from .tracebacks import install_in_running_shell
 
     install_in_running_shell()  # inside IPython: short tracebacks, also for a bad URL
@@ -327,3 +328,20 @@ def connect(
     )
     connected(db)  # %%sql's default database
     return db
+
+
+_last_connected: weakref.ref[Database] | None = None
+
+
+def connected(db: Database) -> None:
+    """Note ``db`` as the database connected last (``%%sql``'s default).
+
+    Called by :func:`toolkit.connect`; only a weak reference is kept.
+    """
+    global _last_connected
+    _last_connected = weakref.ref(db)
+
+
+def last_connected() -> Database | None:
+    """The database :func:`toolkit.connect` returned last, while it is still referenced."""
+    return _last_connected() if _last_connected is not None else None

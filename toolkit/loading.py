@@ -9,6 +9,7 @@ many-to-one (one row joined in, no extra query) and ``selectinload`` for a colle
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from types import TracebackType
@@ -30,6 +31,7 @@ __all__ = [
     "Load",
     "StrictLoading",
     "guard_lazy_loads",
+    "guarded_session_class",
     "loader_options",
     "strict_loading",
 ]
@@ -152,7 +154,15 @@ class GuardedSession(SQLModelSession):
     :func:`guard_lazy_loads`)."""
 
 
-event.listen(GuardedSession, "do_orm_execute", guard_lazy_loads)
+@functools.cache
+def guarded_session_class() -> type[GuardedSession]:
+    """:class:`GuardedSession` with its lazy-load guard registered.
+
+    Registered on first use, not at import: importing the toolkit changes nothing, and
+    the listener is scoped to this one session class.
+    """
+    event.listen(GuardedSession, "do_orm_execute", guard_lazy_loads)
+    return GuardedSession
 
 
 class StrictLoading:

@@ -160,7 +160,7 @@ class SqlMagic:
     def _database(self, name: str | None) -> Database:
         from IPython.core.error import UsageError
 
-        from .notebook import last_connected
+        from .database import last_connected
 
         if name is not None:
             db: Database = self.shell.user_ns[name]
@@ -289,6 +289,6 @@ def _in_shell_loop(coro: Coroutine[Any, Any, T]) -> T:
 
         loop: asyncio.AbstractEventLoop = get_asyncio_loop()  # type: ignore[no-untyped-call]
         return loop.run_until_complete(coro)
-    from .notebook import run
+    from .running import run
 
     return run(coro)

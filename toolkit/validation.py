@@ -276,9 +276,9 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         spec = spec_from_type(column.name, column.type)
         if not writable(spec):
             raise ConfigurationError(
-                f"insert_frame cannot write column {key!r} of type {column.type}: a frame "
-                "column cannot hold its values exactly. Write those rows with "
-                "crud.create_many instead."
+                f"insert_frame cannot write column {key!r} of type {column.type}: the "
+                "type registry (toolkit.types) has no family for it, so its values could "
+                "not be checked. Write those rows with crud.create_many instead."
             )
         series = frame[key]
         array, field = convert(series, spec, errors, key, constraints=_constraints(model, key))

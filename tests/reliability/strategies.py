@@ -126,7 +126,12 @@ def float_cells(container: str) -> st.SearchStrategy[Cell]:
         finite.map(lambda v: Cell(repr(v), v)),
         st.sampled_from(["abc", "", "1,5", "1.5.5"]).map(lambda v: Cell(v, INVALID)),
         BOOLS.map(lambda v: Cell(v, INVALID)),
+        COMPLEX.map(lambda v: Cell(v, INVALID)),
     )
+
+
+#: Complex numbers: refused by every number column, never truncated to the real part.
+COMPLEX = st.complex_numbers(allow_nan=False, allow_infinity=False)
 
 
 # -- decimals (NUMERIC(12, 2)) ----------------------------------------------------------
@@ -306,9 +311,18 @@ def date_cells(container: str) -> st.SearchStrategy[Cell]:
         NULLS,
         days.map(lambda d: Cell(d, midnight(d))),
         days.map(lambda d: Cell(d.isoformat(), midnight(d))),
+        days.map(_slashed_day),
         stamps.map(lambda v: Cell(v, from_stamp(v))),
         BAD_STAMPS.map(lambda v: Cell(v, INVALID)),
     )
+
+
+def _slashed_day(day: dt.date) -> Cell:
+    """``DD/MM/YYYY`` text: a date when only one order makes sense of it (day > 12, or
+    day == month), refused as ambiguous otherwise."""
+    text = f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
+    unambiguous = day.day > 12 or day.day == day.month
+    return Cell(text, dt.datetime(day.year, day.month, day.day) if unambiguous else INVALID)
 
 
 # -- AllTypes columns -------------------------------------------------------------------
@@ -387,6 +401,130 @@ def all_types_frames(draw: st.DrawFn, max_rows: int = 12) -> tuple[pd.DataFrame,
         )
     )
     index = pd.Index(labels, dtype=object if labels and isinstance(labels[0], str) else None)
+    frame = pd.DataFrame({p.name: p.series(index) for p in plans}, index=index)
+    if not plans:
+        frame = pd.DataFrame(index=index)
+    return frame, plans
+
+
+# -- MoreTypes columns: TIME, INTERVAL, UUID, JSON, BYTEA, NUMERIC without precision ------
+
+TIMES = st.times()
+DELTAS = st.timedeltas(dt.timedelta(days=-100_000), dt.timedelta(days=100_000))
+UUIDS = st.uuids()
+_JSON_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=4),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=6,
+)
+
+
+def time_cells() -> st.SearchStrategy[Cell]:
+    """TIME: ``datetime.time`` or its ISO text; other text refused."""
+    return st.one_of(
+        NULLS,
+        TIMES.map(lambda v: Cell(v, v)),
+        TIMES.map(lambda v: Cell(v.isoformat(), v)),
+        st.sampled_from(["25:00", "noon", "", "12:61"]).map(lambda v: Cell(v, INVALID)),
+        st.integers(0, 10).map(lambda v: Cell(v, INVALID)),
+    )
+
+
+def interval_cells(container: str) -> st.SearchStrategy[Cell]:
+    """INTERVAL: timedeltas (Python or timedelta64); numbers refused (no unit)."""
+    if container == "timedelta64":
+        return st.one_of(st.just(Cell(pd.NaT, None)), DELTAS.map(lambda v: Cell(v, v)))
+    return st.one_of(
+        NULLS,
+        DELTAS.map(lambda v: Cell(v, v)),
+        st.integers(-10, 10).map(lambda v: Cell(v, INVALID)),
+        st.sampled_from(["soon", "1 fortnight"]).map(lambda v: Cell(v, INVALID)),
+    )
+
+
+def uuid_cells() -> st.SearchStrategy[Cell]:
+    """UUID: ``uuid.UUID`` or its text with or without dashes, read back canonical."""
+    return st.one_of(
+        NULLS,
+        UUIDS.map(lambda v: Cell(v, str(v))),
+        UUIDS.map(lambda v: Cell(v.hex.upper(), str(v))),
+        st.sampled_from(["not-a-uuid", "1234"]).map(lambda v: Cell(v, INVALID)),
+    )
+
+
+def json_cells() -> st.SearchStrategy[Cell]:
+    """JSON: any JSON value (a JSON null inside a list or dict; a top-level None is SQL
+    NULL); NaN and infinities refused."""
+    return st.one_of(
+        NULLS,
+        JSON_VALUES.filter(lambda v: v is not None).map(lambda v: Cell(v, v)),
+        st.sampled_from([[math.inf], {"x": math.nan}]).map(lambda v: Cell(v, INVALID)),
+    )
+
+
+def bytes_cells() -> st.SearchStrategy[Cell]:
+    """BYTEA / BLOB: bytes (any, empty and NUL included); text refused."""
+    return st.one_of(
+        NULLS,
+        st.binary(max_size=20).map(lambda v: Cell(v, v)),
+        st.binary(max_size=5).map(lambda v: Cell(bytearray(v), v)),
+        st.text(max_size=3).map(lambda v: Cell(v, INVALID)),
+    )
+
+
+def bare_numeric_cells(container: str) -> st.SearchStrategy[Cell]:
+    """NUMERIC without precision: a float column (float64 when read)."""
+    finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+    if container == "float64":
+        return finite.map(lambda v: Cell(v, v))
+    return st.one_of(
+        NULLS,
+        finite.map(lambda v: Cell(Decimal(repr(v)), v)),
+        COMPLEX.map(lambda v: Cell(v, INVALID)),
+        BOOLS.map(lambda v: Cell(v, INVALID)),
+    )
+
+
+MORE_TYPES_COLUMNS: dict[str, dict[str, tuple[Any, st.SearchStrategy[Cell]]]] = {
+    "at": {"object": (object, time_cells())},
+    "took": {
+        "object": (object, interval_cells("object")),
+        "timedelta64": ("timedelta64[us]", interval_cells("timedelta64")),
+    },
+    "u": {"object": (object, uuid_cells())},
+    "j": {"object": (object, json_cells())},
+    "raw": {"object": (object, bytes_cells())},
+    "bare": {
+        "object": (object, bare_numeric_cells("object")),
+        "float64": ("float64", bare_numeric_cells("float64")),
+    },
+}
+
+
+@st.composite
+def more_types_frames(draw: st.DrawFn, max_rows: int = 8) -> tuple[pd.DataFrame, list[ColumnPlan]]:
+    """A random frame for ``MoreTypes`` (any subset of its columns) and its plan."""
+    rows = draw(st.integers(0, max_rows))
+    names = draw(st.lists(st.sampled_from(sorted(MORE_TYPES_COLUMNS)), unique=True, max_size=4))
+    plans = []
+    for name in names:
+        container = draw(st.sampled_from(sorted(MORE_TYPES_COLUMNS[name])))
+        dtype, cells = MORE_TYPES_COLUMNS[name][container]
+        values = draw(st.lists(cells, min_size=rows, max_size=rows))
+        plans.append(ColumnPlan(name, dtype, tuple(values)))
+    index = pd.RangeIndex(rows)
     frame = pd.DataFrame({p.name: p.series(index) for p in plans}, index=index)
     if not plans:
         frame = pd.DataFrame(index=index)

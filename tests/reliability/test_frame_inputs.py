@@ -29,8 +29,8 @@ from sqlmodel import delete, select
 import toolkit as tk
 from toolkit.demo import User
 
-from ..frame_models import EXPECTED_DTYPES, AllTypes, Keyed
-from .strategies import INVALID, TEXT, ColumnPlan, all_types_frames
+from ..frame_models import EXPECTED_DTYPES, MORE_EXPECTED_DTYPES, AllTypes, Keyed, MoreTypes
+from .strategies import INVALID, TEXT, ColumnPlan, all_types_frames, more_types_frames
 from .support import row_count
 
 #: Examples are database round trips; a modest number per test keeps the suite quick.
@@ -101,6 +101,28 @@ async def test_insert_frame_round_trips_or_refuses_exactly_the_bad_cells(
     back = await tk.read_frame(db, select(AllTypes).order_by(AllTypes.id))
     assert {c: str(t) for c, t in back.dtypes.items()} == EXPECTED_DTYPES
     assert len(back) == len(frame)
+    for plan in plans:
+        assert [py(v) for v in back[plan.name]] == [c.expected for c in plan.cells], plan.name
+
+
+@FUZZ
+@given(case=more_types_frames())
+async def test_more_types_round_trip_or_refuse_exactly_the_bad_cells(
+    db: tk.Database, case: tuple[pd.DataFrame, list[ColumnPlan]]
+) -> None:
+    """The same property for TIME, INTERVAL, UUID, JSON, BYTEA and bare NUMERIC."""
+    frame, plans = case
+    await clear(db, MoreTypes)
+    bad = invalid_cells(frame, plans)
+    if bad:
+        with pytest.raises(tk.FrameValidationError) as info:
+            await tk.insert_frame(db, MoreTypes, frame)
+        assert reported_cells(info.value) == bad
+        assert await row_count(db, "test_more_types") == 0
+        return
+    assert await tk.insert_frame(db, MoreTypes, frame) == len(frame)
+    back = await tk.read_frame(db, select(MoreTypes).order_by(MoreTypes.id))
+    assert {c: str(t) for c, t in back.dtypes.items()} == MORE_EXPECTED_DTYPES
     for plan in plans:
         assert [py(v) for v in back[plan.name]] == [c.expected for c in plan.cells], plan.name
 

@@ -50,6 +50,15 @@ class Measure(_Base, table=True):
     day: dt.date | None = Field(default=None, sa_column=Column(SADate))
 
 
+class Wide(_Base, table=True):
+    """NUMERIC beyond Arrow's 38 digits."""
+
+    __tablename__ = "defect_wide"
+
+    id: int | None = Field(default=None, primary_key=True)
+    amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(50, 10)))
+
+
 @pytest.fixture
 async def tdb(
     dialect: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -201,3 +210,95 @@ async def test_sql_string_keeps_numeric_precision_and_the_copy_path(
     pd.testing.assert_frame_equal(raw, typed)
     chunks = [c async for c in tk.stream_frames(tdb, text(sql), params={"low": 0}, dtypes=declared)]
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), typed)
+
+
+# -- a SQL string on SQLite whose later rows change type --------------------------------
+
+
+async def test_sqlite_sql_string_whose_later_rows_change_type_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """SQLite only: a PostgreSQL column has one type."""
+    tdb = tk.connect(tmp_path / "mixed.db")
+    await tdb.create_all(_REGISTRY.metadata)
+    await tk.insert_frame(tdb, Word, pd.DataFrame({"w": ["1", "2", "x"]}))
+    sql = "SELECT CASE WHEN w = 'x' THEN 'text' ELSE 1 END AS mixed FROM defect_word ORDER BY id"
+    with pytest.raises(tk.ConfigurationError, match="dtypes="):
+        async for _chunk in tk.stream_frames(tdb, sql, chunk_size=2):
+            pass
+    frame = await tk.read_frame(tdb, sql)  # the whole result types it: object
+    assert frame["mixed"].tolist() == [1, 1, "text"]
+    await tdb.dispose()
+
+
+# -- NUMERIC beyond 38 digits could not be written by insert_frame ----------------------
+
+
+async def test_numeric_wider_than_arrow_round_trips(tdb: tk.Database) -> None:
+    # SQLite stores a REAL: the values there are the ones a double holds exactly.
+    exact = tdb.dialect == "postgresql"
+    big = Decimal("1234567890123456789012345678901234567890.0123456789") if exact else None
+    values = [Decimal("1.5000000000"), Decimal("-0.0000000001") if exact else Decimal("-0.5"), big]
+    await tk.insert_frame(tdb, Wide, pd.DataFrame({"amount": values}))
+    async with tdb.session() as s:
+        await crud.create(s, Wide, amount=Decimal("2.25"))
+    frame = await tk.read_frame(tdb, select(Wide.amount).order_by(Wide.id))
+    assert frame["amount"].dtype == object
+    assert frame["amount"].tolist() == [*values, Decimal("2.25")]
+    with pytest.raises(tk.FrameValidationError, match="decimal places"):
+        await tk.insert_frame(tdb, Wide, pd.DataFrame({"amount": [Decimal("1E-11")]}))
+
+
+# -- PostgreSQL's infinite dates and timestamps broke the COPY path ---------------------
+
+
+@pytest.mark.postgres_only
+async def test_infinite_dates_and_timestamps_read_as_the_fetch_path_reads_them(
+    pg_db: tk.Database,
+) -> None:
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS defect_infinite"))
+        await conn.execute(
+            text("CREATE TABLE defect_infinite (id int, d date, t timestamp, z timestamptz)")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO defect_infinite VALUES (1, 'infinity', 'infinity', '-infinity'), "
+                "(2, '2024-01-02', NULL, '2024-01-02 03:04:05+00'), "
+                "(3, '-infinity', '-infinity', 'infinity')"
+            )
+        )
+    sql = "SELECT d, t, z FROM defect_infinite ORDER BY id"
+    frame = await tk.read_frame(pg_db, sql)
+    assert frame["d"].tolist() == [
+        pd.Timestamp("9999-12-31"),
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("0001-01-01"),
+    ]
+    assert frame["t"].iloc[0] == pd.Timestamp("9999-12-31 23:59:59.999999")
+    assert pd.isna(frame["t"].iloc[1])
+    assert frame["z"].iloc[2] == pd.Timestamp("9999-12-31 23:59:59.999999", tz="UTC")
+    chunks = [c async for c in tk.stream_frames(pg_db, sql, chunk_size=2)]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE defect_infinite"))
+
+
+@pytest.mark.postgres_only
+async def test_sql_string_numeric_in_a_read_only_transaction_reads_as_float(
+    pg_db: tk.Database,
+) -> None:
+    """No temporary view can be made there: the NUMERIC has no known scale, and reads as
+    a number (float64) rather than failing."""
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS defect_ro"))
+        await conn.execute(text("CREATE TABLE defect_ro (n numeric(12, 2))"))
+        await conn.execute(text("INSERT INTO defect_ro VALUES (1.25), (NULL)"))
+    async with pg_db.engine.connect() as conn:
+        await conn.execute(text("SET TRANSACTION READ ONLY"))
+        frame = await tk.read_frame(conn, "SELECT n FROM defect_ro")
+        assert frame["n"].dtype == "float64"
+        assert frame["n"].tolist()[0] == 1.25 and pd.isna(frame["n"][1])
+        await conn.rollback()
+    async with pg_db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE defect_ro"))

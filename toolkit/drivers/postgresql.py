@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -27,13 +26,15 @@ from typing import Any
 import asyncpg
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from ..types.arrow import arrow_to_frame, empty_frame, values_to_frame
-from ..types.encode import csv_ready, csv_table, record_values
-from ..types.registry import arrow_type, copyable
+from ..types.encode import csv_ready, record_values
+from ..types.registry import copyable
 from ..types.spec import ColumnSpec
 from . import WriteTarget, compat
+from .pg_csv import NULL as _NULL
+from .pg_csv import parse, record_end
+from .pg_csv import render as render_csv
 from .pg_describe import describe
 from .postgresql_engine import abandon as abandon
 from .postgresql_engine import create_engine as create_engine
@@ -53,7 +54,6 @@ __all__ = [
     "write",
 ]
 
-_NULL = "\\N"
 #: First key of the advisory locks that make upserts into one table take turns.
 _UPSERT_LOCKS = 0x746B
 #: Rows per CSV batch of a COPY in (at most; chunk_size may ask for fewer).
@@ -64,28 +64,6 @@ _STREAM_PARSE_BYTES = 1 << 20
 
 def _copyable(specs: Sequence[ColumnSpec]) -> bool:
     return all(copyable(s) for s in specs)
-
-
-def _parse(data: bytes | bytearray | memoryview, specs: Sequence[ColumnSpec]) -> pa.Table:
-    names = [f"c{i}" for i in range(len(specs))]
-    types = {n: arrow_type(s) for n, s in zip(names, specs, strict=True)}
-    raw = bytes(data) if not isinstance(data, bytes) else data
-    return pacsv.read_csv(
-        pa.py_buffer(raw),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
-        # COPY quotes a value only when it must; without any quote character in the
-        # data no value can hold a newline, and Arrow can split blocks freely.
-        # A one-column row holding the empty string is an empty line: keep it.
-        parse_options=pacsv.ParseOptions(newlines_in_values=b'"' in raw, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            null_values=[_NULL],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    )
 
 
 async def _fetch_frame(
@@ -154,7 +132,7 @@ async def _copy_tables(
                 buffer += data
                 if len(buffer) < target_bytes:
                     continue
-                cut = _record_end(buffer)
+                cut = record_end(buffer)
                 if cut == 0:
                     continue
                 head = bytes(buffer[:cut])
@@ -164,7 +142,7 @@ async def _copy_tables(
                 head = bytes(buffer)
                 buffer.clear()
             if head:
-                yield await asyncio.to_thread(_parse, head, specs)
+                yield await asyncio.to_thread(parse, head, specs)
             if data is None:
                 break
         finished = True
@@ -174,22 +152,6 @@ async def _copy_tables(
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-
-
-def _record_end(buffer: bytearray) -> int:
-    """Index just past the last complete CSV record in ``buffer`` (0 if none).
-
-    A newline ends a record unless it lies inside quotes; quotes inside values are
-    doubled, so a position is outside quotes when the quotes before it are even.
-    """
-    end = buffer.rfind(b"\n")
-    if b'"' not in buffer:
-        return end + 1
-    while end >= 0:
-        if buffer.count(b'"', 0, end) % 2 == 0:
-            return end + 1
-        end = buffer.rfind(b"\n", 0, end)
-    return 0
 
 
 async def stream(
@@ -248,16 +210,6 @@ async def _stream_cursor(
         if transaction is not None:
             with contextlib.suppress(Exception):
                 await transaction.rollback()
-
-
-def _csv(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pacsv.write_csv(
-        csv_table(table),
-        sink,
-        write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"),
-    )
-    return sink.getvalue()
 
 
 @contextlib.contextmanager
@@ -323,7 +275,7 @@ async def _copy_in(
         return 0
 
     def render(part: pa.Table) -> asyncio.Future[bytes]:
-        return asyncio.ensure_future(asyncio.to_thread(_csv, part))
+        return asyncio.ensure_future(asyncio.to_thread(render_csv, part))
 
     async def batches() -> AsyncIterator[bytes]:
         ahead = render(parts[0])

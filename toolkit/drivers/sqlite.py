@@ -20,9 +20,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ..types.arrow import chunks_to_frame, values_to_frame
-from ..types.decode import column_arrays
+from ..types.decode import column_arrays, decode
 from ..types.encode import sqlite_values
-from ..types.spec import ColumnSpec, infer_specs
+from ..types.registry import arrow_type
+from ..types.spec import ColumnSpec, Kind, infer_specs
 from . import WriteTarget, compat
 from .sqlite_engine import abandon as abandon
 from .sqlite_engine import create_engine as create_engine
@@ -110,6 +111,65 @@ def _untyped(
     return infer_specs(names, columns, known), columns
 
 
+#: Arrow's own inference of an untyped column -> the kind it is read as.
+_INFERRED: dict[frozenset[pa.DataType], Kind] = {
+    frozenset({pa.int64()}): "int",
+    frozenset({pa.float64()}): "float",
+    frozenset({pa.int64(), pa.float64()}): "float",
+    frozenset({pa.string()}): "str",
+    frozenset({pa.binary()}): "bytes",
+}
+
+
+def _guess(values: Sequence[Any]) -> pa.Array | list[Any]:
+    """Arrow's own reading of untyped values (a list where they have no one type)."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return list(values)
+
+
+def _read_inferred(cursor: sqlite3.Cursor, known: Sequence[ColumnSpec] | None) -> pd.DataFrame:
+    """Every row of an untyped result, typed by all of its values.
+
+    Rows are transposed ``_FETCH_ROWS`` at a time (while in the CPU's caches) and each
+    untyped column is converted by Arrow's own type inference; the column's kind then
+    follows from the types of all of its parts (integers and floats mixed are floats;
+    anything mixed otherwise stays ``object``)."""
+    names = [d[0] for d in cursor.description or ()]
+    declared = [known is not None and known[k].declared for k in range(len(names))]
+    parts: list[list[pa.Array | list[Any]]] = []
+    while rows := cursor.fetchmany(_FETCH_ROWS):
+        columns = _columns(rows, len(names))
+        parts.append(
+            [
+                decode(known[k], column, "sqlite")
+                if known is not None and declared[k]
+                else _guess(column)
+                for k, column in enumerate(columns)
+            ]
+        )
+    specs: list[ColumnSpec] = []
+    for k, name in enumerate(names):
+        if known is not None and declared[k]:
+            specs.append(known[k])
+            continue
+        column_parts = [part[k] for part in parts]
+        types = {p.type for p in column_parts if isinstance(p, pa.Array)} - {pa.null()}
+        typed = all(isinstance(p, pa.Array) for p in column_parts)
+        kind: Kind = _INFERRED.get(frozenset(types), "object") if typed else "object"
+        spec = ColumnSpec(name, kind)
+        target = arrow_type(spec) if kind != "object" else None
+        for part in parts:
+            value = part[k]
+            if target is None:
+                part[k] = value.to_pylist() if isinstance(value, pa.Array) else value
+            elif isinstance(value, pa.Array) and value.type != target:
+                part[k] = value.cast(target)
+        specs.append(spec)
+    return chunks_to_frame(specs, parts)
+
+
 def _typed(specs: Sequence[ColumnSpec] | None) -> bool:
     return specs is not None and all(s.declared for s in specs)
 
@@ -132,14 +192,14 @@ async def read(
     if not _typed(specs):
         known = specs
 
-        def fetch_all(raw: sqlite3.Connection) -> tuple[list[ColumnSpec], list[Sequence[Any]]]:
+        def fetch_all(raw: sqlite3.Connection) -> pd.DataFrame:
             cursor = raw.execute(sql, tuple(args))
             try:
-                return _untyped(cursor, cursor.fetchall(), known)
+                return _read_inferred(cursor, known)
             finally:
                 cursor.close()
 
-        return values_to_frame(*await _in_thread(conn, fetch_all), "sqlite")
+        return await _in_thread(conn, fetch_all)
 
     typed = specs
     assert typed is not None

@@ -51,10 +51,8 @@ CONVERTERS: dict[str, Converter] = {
 
 
 def writable(spec: ColumnSpec) -> bool:
-    """Whether ``insert_frame`` can write a column of ``spec`` (every registry family
-    but NUMERIC beyond 38 digits, which Arrow cannot hold exactly)."""
-    if spec.kind == "decimal" and spec.scale is not None:
-        return (spec.precision or 38) <= 38
+    """Whether ``insert_frame`` can write a column of ``spec`` (every registry family;
+    not ``object``, a type the registry does not know)."""
     return spec.kind == "str" or spec.kind in CONVERTERS
 
 

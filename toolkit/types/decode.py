@@ -10,6 +10,7 @@ family's Arrow type; JSON (and other object kinds) stay Python lists.
 
 from __future__ import annotations
 
+import decimal
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import ConfigurationError
 from .registry import arrow_type
 from .spec import ColumnSpec
 
@@ -129,6 +131,19 @@ _DECODERS: dict[str, Callable[[ColumnSpec, Sequence[Any], Source], pa.Array]] = 
 }
 
 
+def _wide_decimals(spec: ColumnSpec, values: Sequence[Any]) -> list[Any]:
+    """NUMERIC beyond 38 digits: ``Decimal`` objects (SQLite's REAL, rounded to the
+    scale, as for NUMERIC(p, s))."""
+    step = decimal.Decimal(1).scaleb(-(spec.scale or 0))
+    context = decimal.Context(prec=(spec.precision or 38) + 2)
+    return [
+        v
+        if v is None or isinstance(v, decimal.Decimal)
+        else decimal.Decimal(repr(float(v))).quantize(step, context=context)
+        for v in values
+    ]
+
+
 def _json_values(values: Sequence[Any], source: Source) -> list[Any]:
     if source != "sqlite":
         return list(values)
@@ -140,6 +155,8 @@ def decode(spec: ColumnSpec, values: Sequence[Any], source: Source) -> pa.Array 
     values for kinds without one: JSON, wide NUMERIC, unknown types)."""
     if spec.kind == "json":
         return _json_values(values, source)
+    if spec.kind == "decimal" and arrow_type(spec) is None:
+        return _wide_decimals(spec, values)
     if arrow_type(spec) is None:
         return list(values)
     return _DECODERS.get(spec.kind, _plain)(spec, values, source)
@@ -151,5 +168,23 @@ def column_arrays(
     source: Source = "python",
 ) -> list[pa.Array | list[Any]]:
     """Decode one chunk of driver values column by column (see :func:`decode`);
-    :func:`toolkit.types.arrow.chunks_to_frame` joins chunks."""
-    return [decode(spec, values, source) for spec, values in zip(specs, columns, strict=True)]
+    :func:`toolkit.types.arrow.chunks_to_frame` joins chunks.
+
+    Raises
+    ------
+    ConfigurationError
+        A value does not fit its column's kind: on SQLite, a SQL string's column typed
+        from its first chunk holds another type further on.
+    """
+    out = []
+    for spec, values in zip(specs, columns, strict=True):
+        try:
+            out.append(decode(spec, values, source))
+        except _ARROW_ERRORS as exc:
+            raise ConfigurationError(
+                f"Column {spec.name!r} was read as {spec.kind}, but holds a value that is "
+                f"not ({exc}). SQLite stores any type in any column, and a SQL string's "
+                f"columns are typed by their first rows: pass dtypes={{{spec.name!r}: "
+                "<SQLAlchemy type>}, or select it with a SQLAlchemy select, to read it."
+            ) from exc
+    return out

@@ -12,6 +12,7 @@ cannot carry (BYTEA, arrays) go through asyncpg's binary COPY as Python values.
 
 from __future__ import annotations
 
+import decimal
 from typing import Any
 
 import pyarrow as pa
@@ -62,6 +63,9 @@ def sqlite_values(field: pa.Field, column: pa.ChunkedArray) -> list[Any]:
         column = column.cast(pa.float64())
     elif kind_of(field) == "uuid":
         column = _uuid_hex(column)
+    elif kind_of(field) == "decimal" and pa.types.is_string(t):
+        # NUMERIC beyond 38 digits, as text: SQLite's NUMERIC stores a REAL.
+        column = column.cast(pa.float64())
     values: list[Any] = column.to_pylist()
     return values
 
@@ -96,6 +100,9 @@ def csv_table(table: pa.Table) -> pa.Table:
 
 def record_values(field: pa.Field, column: pa.ChunkedArray) -> list[Any]:
     """Python values of one column for asyncpg's binary COPY (JSON stays its text,
-    which SQLAlchemy's JSON codec on the connection sends as is)."""
+    which SQLAlchemy's JSON codec on the connection sends as is; a NUMERIC beyond 38
+    digits, held as text, is sent as ``Decimal``)."""
     values: list[Any] = column.to_pylist()
+    if kind_of(field) == "decimal" and pa.types.is_string(field.type):
+        return [None if v is None else decimal.Decimal(v) for v in values]
     return values

@@ -1,15 +1,16 @@
 """Vectorised checks and conversion of frame columns for DATE, TIME, TIMESTAMP,
 TIMESTAMP WITH TIME ZONE and INTERVAL.
 
-Text is read as ISO 8601 where it is; other text is read both day-first and month-first,
-and a cell the two readings disagree on (``05/01/2024``) is refused as ambiguous, naming
-it: the toolkit never guesses a date per value. Text one reading alone makes sense of
-(``13/01/2024``) is that date.
+Text is read as ISO 8601 where it is; text shaped ``NN/NN/YYYY`` (or with ``.`` or
+``-``) is read both day-first and month-first, and a cell the two readings disagree on
+(``05/01/2024``) is refused as ambiguous, naming it: the toolkit never guesses a date per
+value. Text one reading alone makes sense of (``13/01/2024``) is that date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 
 import numpy as np
@@ -22,6 +23,8 @@ from .spec import ColumnSpec
 __all__ = ["interval_array", "moment_array", "time_array"]
 
 _NOT_A_MOMENT = "is not a date/time"
+_ISO = re.compile(r"\s*[+-]?\d{4}-")
+_DMY = re.compile(r"\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?!\d)")
 
 
 def _ambiguous_message(first: pd.Timestamp, second: pd.Timestamp) -> str:
@@ -40,9 +43,19 @@ def _parse_text(objs: pd.Series, errors: Problems, col: str) -> pd.Series:
         rest = present(objs) & ~present(iso)
         if not rest.any():
             return iso
-        others = objs[rest]
+        # Text that starts as ISO 8601 (a year, a dash) is ISO or nothing: dateutil
+        # would read 2024-13-01 as January 13.
+        others = objs[rest].map(lambda v: None if isinstance(v, str) and _ISO.match(v) else v)
         month_first = pd.to_datetime(others, utc=True, errors="coerce", format="mixed")
-        day_first = pd.to_datetime(others, utc=True, errors="coerce", format="mixed", dayfirst=True)
+        # Only text shaped day/month/year (or month/day/year) has a second reading.
+        shaped = others.map(lambda v: isinstance(v, str) and _DMY.match(v) is not None)
+        day_first = pd.to_datetime(
+            others.where(shaped.astype(bool)),
+            utc=True,
+            errors="coerce",
+            format="mixed",
+            dayfirst=True,
+        )
     both = present(month_first) & present(day_first)
     differ = both & (month_first != day_first).to_numpy(dtype=bool, na_value=False)
     rest_positions = np.flatnonzero(rest)
@@ -106,9 +119,26 @@ def _time_of(value: object) -> dt.time | None:
         try:
             parsed = dt.time.fromisoformat(value.strip())
         except ValueError:
-            return None
+            return _clock_time(value)
         return parsed if parsed.tzinfo is None else None
     return None
+
+
+_CLOCK = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*")
+
+
+def _clock_time(text: str) -> dt.time | None:
+    """``H:MM[:SS[.ffffff]]`` with a one-digit hour, which ISO 8601 does not allow."""
+    match = _CLOCK.fullmatch(text)
+    if match is None:
+        return None
+    hour, minute, second, fraction = match.groups()
+    try:
+        return dt.time(
+            int(hour), int(minute), int(second or 0), int((fraction or "0").ljust(6, "0"))
+        )
+    except ValueError:
+        return None
 
 
 def time_array(series: pd.Series, spec: ColumnSpec, errors: Problems, col: str) -> pa.Array:

@@ -21,6 +21,7 @@ from .checks import (
     int_in_range,
     int_range_message,
 )
+from .registry import DECIMAL128_DIGITS
 from .spec import ColumnSpec
 
 __all__ = ["bool_array", "decimal_array", "float_array", "int_array"]
@@ -185,6 +186,8 @@ def _object_decimals(series: pd.Series, spec: ColumnSpec, errors: Problems, col:
             out.append(None)
     for message, mask in problems.items():
         errors.add(mask, col, message)
+    if precision > DECIMAL128_DIGITS:
+        return pa.array([None if d is None else format(d, "f") for d in out], pa.string())
     return pa.array(out, pa.decimal128(precision, scale))
 
 
@@ -196,11 +199,15 @@ def decimal_array(series: pd.Series, spec: ColumnSpec, errors: Problems, col: st
         return float_array(series, spec, errors, col)
     scale = spec.scale
     precision = spec.precision or 38
-    target = pa.decimal128(precision, scale)
     if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype):
         series = series.astype(object)
-    if series.dtype == object or pd.api.types.is_string_dtype(series):
-        return _object_decimals(series, spec, errors, col)
+    if (
+        series.dtype == object
+        or pd.api.types.is_string_dtype(series)
+        or precision > DECIMAL128_DIGITS
+    ):
+        return _object_decimals(series.astype(object), spec, errors, col)
+    target = pa.decimal128(precision, scale)
     series, complex_cells = complex_parts(series)
     errors.add(complex_cells, col, COMPLEX_MESSAGE)
     num = numeric(series)

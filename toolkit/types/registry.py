@@ -104,7 +104,7 @@ FAMILIES: tuple[TypeFamily, ...] = (
     TypeFamily(
         "INTERVAL",
         "interval",
-        "`timedelta64[us]`",
+        "`timedelta64[us]` (a month counts 30 days, as asyncpg reads it)",
         "TEXT, the instant 1970-01-01 + interval (as SQLAlchemy's Interval)",
     ),
     TypeFamily("JSON / JSONB", "json", "`object` of parsed values (dict, list, ...)", "TEXT"),

@@ -197,36 +197,39 @@ def spec_from_pg(
     return ColumnSpec(name, kind, bits=bits or 64)
 
 
+def kind_of_types(seen: set[type]) -> Kind:
+    """The kind of an untyped column whose values have the Python types ``seen``: int,
+    float (int and float mixed), bool, text and bytes; anything else (and a column of
+    only NULLs) is ``object``."""
+    seen = seen - {type(None)}
+    if not seen:
+        return "object"
+    if seen == {bool}:
+        return "bool"
+    if seen <= {int}:
+        return "int"
+    if seen <= {int, float}:
+        return "float"
+    if seen == {str}:
+        return "str"
+    return "bytes" if seen == {bytes} else "object"
+
+
 def infer_specs(
     names: Sequence[str],
-    columns: Sequence[Sequence[Any]],
+    columns: Sequence[Sequence[Any] | set[type]],
     known: Sequence[ColumnSpec] | None = None,
 ) -> list[ColumnSpec]:
-    """Specs for untyped results (raw SQL on SQLite), from the Python types of the values:
-    int, float (int and float mixed), bool, text and bytes; anything else (and a column of
-    only NULLs) is ``object``. Columns of ``known`` whose type is declared keep it."""
+    """Specs for untyped results (raw SQL on SQLite), by :func:`kind_of_types` of each
+    column's values (or of the set of their types). Columns of ``known`` whose type is
+    declared keep it."""
     specs = []
     for k, (name, values) in enumerate(zip(names, columns, strict=True)):
         if known is not None and known[k].declared:
             specs.append(known[k])
             continue
-        seen = {type(v) for v in values if v is not None}
-        kind: Kind
-        if not seen:
-            kind = "object"
-        elif seen == {bool}:
-            kind = "bool"
-        elif seen <= {int}:
-            kind = "int"
-        elif seen <= {int, float}:
-            kind = "float"
-        elif seen == {str}:
-            kind = "str"
-        elif seen == {bytes}:
-            kind = "bytes"
-        else:
-            kind = "object"
-        specs.append(ColumnSpec(name, kind))
+        seen = values if isinstance(values, set) else set(map(type, values))
+        specs.append(ColumnSpec(name, kind_of_types(seen)))
     return specs
 
 
