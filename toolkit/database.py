@@ -7,7 +7,7 @@ connection options) lives in the dialect's driver (:mod:`toolkit.drivers`).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -208,7 +208,11 @@ class Database:
     # -- frames -----------------------------------------------------------------------
 
     async def frame(
-        self, query: Any, *, params: Mapping[str, Any] | None = None, **kwargs: Any
+        self,
+        query: Any,
+        *,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        **kwargs: Any,
     ) -> pd.DataFrame:
         """Run ``query`` and return a DataFrame; see :func:`toolkit.read_frame`."""
         from .frames import read_frame

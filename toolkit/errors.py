@@ -341,6 +341,11 @@ class NPlusOneError(ToolkitError, AssertionError):
     """
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavailableError | None:
     """The toolkit's error for a lost (or, with ``refused``, refused) connection, else None."""
     lost = is_disconnect(exc) or (
@@ -351,6 +356,19 @@ def unavailable(exc: BaseException, *, refused: bool = True) -> DatabaseUnavaila
         return DatabaseUnavailableError(
             f"The connection to the database was lost during the call ({exc}); nothing of "
             "it was committed. Call again: the pool opens a new connection."
+        )
+    state = _sqlstate(exc) or ""
+    if state.startswith("28") or state in {"3D000", "53300"}:
+        # bad user or password, no such database, too many connections: at log-in
+        return DatabaseUnavailableError(
+            f"The database refused the connection ({_first_line(exc)}). Check the user, "
+            "password and database name in the URL, and that the server accepts more "
+            "connections."
+        )
+    if any("unable to open database file" in str(err) for err in _chain(exc)):
+        return DatabaseUnavailableError(
+            f"Cannot open the SQLite database ({_first_line(exc)}). Check that the file's "
+            "folder exists and that this process may read and write it."
         )
     if refused and isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
         # refused, unreachable, unknown host: before any SQL ran

@@ -41,6 +41,7 @@ from .postgresql_engine import create_engine as create_engine
 from .postgresql_engine import insert_returning as insert_returning
 from .postgresql_engine import join_transaction as join_transaction
 from .postgresql_engine import lock_key as lock_key
+from .postgresql_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
     "abandon",
@@ -50,6 +51,7 @@ __all__ = [
     "join_transaction",
     "lock_key",
     "read",
+    "rewrite_statement",
     "stream",
     "write",
 ]
