@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import tuple_
 from sqlmodel import col, select
 
 import toolkit as tk
@@ -14,7 +15,7 @@ from toolkit import crud
 from toolkit.sqltext import named_parameters, one_statement
 
 from .conftest import PG_URL
-from .frame_models import Keyed
+from .frame_models import Keyed, Pair
 
 N_ROWS = 50
 
@@ -161,3 +162,26 @@ async def test_authentication_failure_is_unavailable(dialect: str, tmp_path: Pat
                 pass
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("length", [3, 40_000], ids=["short", "long"])
+async def test_tuple_in_list_of_any_length(db: tk.Database, length: int) -> None:
+    async with db.session() as s:
+        await crud.create_many(s, Pair, [{"a": i, "b": i * 10} for i in range(1, 6)])
+    pairs = [(-i, i) for i in range(length)] + [(2, 20), (4, 40), (5, 51)]
+    key = tuple_(col(Pair.a), col(Pair.b))
+    inside = select(Pair.a).where(key.in_(pairs)).order_by(Pair.a)
+    assert (await tk.read_frame(db, inside))["a"].tolist() == [2, 4]
+    outside = select(Pair.a).where(key.not_in(pairs)).order_by(Pair.a)
+    assert (await tk.read_frame(db, outside))["a"].tolist() == [1, 3, 5]
+
+
+async def test_too_many_placeholders_is_never_raw(db: tk.Database) -> None:
+    n = 40_000
+    sql = "SELECT 1 AS x WHERE 1 IN (" + ", ".join("?" * n) + ")"
+    try:
+        frame = await tk.read_frame(db, sql, params=list(range(n)))
+    except tk.QueryError as exc:
+        assert "in_(" in str(exc) or "too many" in str(exc)
+    else:
+        assert frame["x"].tolist() == [1]

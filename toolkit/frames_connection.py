@@ -192,6 +192,12 @@ def _translate(exc: BaseException) -> BaseException:
             "was rolled back. Inside your own transaction, roll it back and run it again "
             "(tk.run_transaction does that for you)."
         )
+    if "query arguments cannot exceed" in str(exc):
+        return QueryError(
+            f"The query has too many parameters for the driver ({_first_line(exc)}). Pass "
+            "a long list of values as one parameter: column.in_(values) in a select is "
+            "sent as a single array, whatever its length."
+        )
     if _is_driver_error(exc):
         return QueryError(
             f"The database refused the query: {_first_line(exc)}. Check the SQL against "
@@ -209,4 +215,6 @@ def _is_driver_error(exc: BaseException) -> bool:
 
     import asyncpg
 
-    return isinstance(exc, sqlite3.Error | asyncpg.PostgresError | sa_exc.DBAPIError)
+    return isinstance(
+        exc, sqlite3.Error | asyncpg.PostgresError | asyncpg.InterfaceError | sa_exc.DBAPIError
+    )

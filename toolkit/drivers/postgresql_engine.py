@@ -9,19 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, all_, any_, bindparam, event, func, insert
+from sqlalchemy import JSON, all_, any_, bindparam, event, func, insert, literal_column
+from sqlalchemy import select as select_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import PoolResetState
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, Tuple
 from sqlalchemy.types import NullType
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import EngineSetup, compat
 from .postgresql_url import asyncpg_options
-from .statements import rewrite_in_lists
+from .statements import columns_of, item_types, rewrite_in_lists
 
 __all__ = [
     "abandon",
@@ -135,8 +136,18 @@ def rewrite_statement(statement: S, dialect: Dialect) -> S:
 def _any_array(
     left: ColumnElement[Any], right: BindParameter[Any], negate: bool
 ) -> ColumnElement[Any] | None:
-    item = right.type
-    if isinstance(item, NullType | JSON | ARRAY):
+    types = item_types(left, right)
+    if types is None or any(isinstance(t, NullType | JSON | ARRAY) for t in types):
         return None  # no array type to cast to, or no equality on the type
-    array = bindparam(None, list(right.value or ()), type_=ARRAY(item))
-    return left != all_(array) if negate else left == any_(array)
+    tupled = isinstance(left, Tuple)
+    columns = columns_of(list(right.value or ()), len(types), tupled)
+    if columns is None:
+        return None
+    arrays = [
+        bindparam(None, values, type_=ARRAY(t)) for values, t in zip(columns, types, strict=True)
+    ]
+    if not tupled:
+        return left != all_(arrays[0]) if negate else left == any_(arrays[0])
+    # (a, b) IN (SELECT * FROM unnest($1, $2)): one array per position, zipped by unnest.
+    rows: Any = select_(literal_column("*")).select_from(func.unnest(*arrays))
+    return left.not_in(rows) if negate else left.in_(rows)

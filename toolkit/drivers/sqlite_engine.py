@@ -43,12 +43,12 @@ from sqlalchemy.dialects.sqlite import DATETIME
 from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, Tuple
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..errors import ConfigurationError
 from . import READ_ONLY_OPTION, EngineSetup, compat
-from .statements import rewrite_in_lists
+from .statements import columns_of, item_types, rewrite_in_lists
 
 __all__ = [
     "abandon",
@@ -243,14 +243,27 @@ def rewrite_statement(statement: S, dialect: Dialect) -> S:
         left: ColumnElement[Any], right: BindParameter[Any], negate: bool
     ) -> ColumnElement[Any] | None:
         values = list(right.value or ())
-        if len(values) <= IN_LIST_PARAMETERS:
+        types = item_types(left, right)
+        if types is None or len(values) * len(types) <= IN_LIST_PARAMETERS:
             return None
-        process = right.type.dialect_impl(dialect).bind_processor(dialect)
-        stored = [process(v) if process is not None and v is not None else v for v in values]
-        if not all(_json_exact(v) for v in stored):
+        tupled = isinstance(left, Tuple)
+        columns = columns_of(values, len(types), tupled)
+        if columns is None:
             return None
-        array = bindparam(None, json.dumps(stored), type_=String())
-        each: Any = select(literal_column("value")).select_from(func.json_each(array))
+        stored: list[list[Any]] = []
+        for column, type_ in zip(columns, types, strict=True):
+            process = type_.dialect_impl(dialect).bind_processor(dialect)
+            stored.append([process(v) if process and v is not None else v for v in column])
+            if not all(_json_exact(v) for v in stored[-1]):
+                return None
+        rows = list(zip(*stored, strict=True)) if tupled else stored[0]
+        array = bindparam(None, json.dumps(rows), type_=String())
+        picked: list[Any] = (
+            [literal_column(f"json_extract(value, '$[{i}]')") for i in range(len(types))]
+            if tupled
+            else [literal_column("value")]
+        )
+        each: Any = select(*picked).select_from(func.json_each(array))
         return left.not_in(each) if negate else left.in_(each)
 
     return rewrite_in_lists(statement, json_each)

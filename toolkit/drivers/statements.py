@@ -15,20 +15,23 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnElement, Tuple
+from sqlalchemy.types import TupleType
 
-__all__ = ["InList", "rewrite_in_lists"]
+__all__ = ["InList", "columns_of", "item_types", "rewrite_in_lists"]
 
 S = TypeVar("S")
 
-#: Builds the replacement of ``left IN (right)`` (``negate`` for NOT IN), or None to keep it.
+#: Builds the replacement of ``left IN (right)`` (``negate`` for NOT IN), or None to keep
+#: it. ``left`` may be a tuple of columns (``tuple_(a, b).in_([(1, 2), ...])``); then
+#: each value of ``right`` is a tuple and ``right.type.types`` holds the types.
 InList = Callable[[ColumnElement[Any], BindParameter[Any], bool], ColumnElement[Any] | None]
 
 
 def rewrite_in_lists(statement: S, replace: InList) -> S:
     """``statement`` with every ``column [NOT] IN (list of values)`` passed to ``replace``.
 
-    Tuple comparisons (``tuple_(a, b).in_(...)``), subqueries and lists whose values
-    come later (``bindparam(..., expanding=True)`` without a value) are kept.
+    Subqueries and lists whose values come later (``bindparam(..., expanding=True)``
+    without a value) are kept.
     """
 
     def visit(element: Any, **_kw: Any) -> Any:
@@ -42,7 +45,7 @@ def rewrite_in_lists(statement: S, replace: InList) -> S:
         if right.value is None or right.callable is not None:
             return None
         left = element.left
-        if not isinstance(left, ColumnElement) or isinstance(left, Tuple):
+        if not isinstance(left, ColumnElement):
             return None
         return replace(left, right, element.operator is operators.not_in_op)
 
@@ -51,3 +54,23 @@ def rewrite_in_lists(statement: S, replace: InList) -> S:
         return statement
     rewritten: Any = visitors.replacement_traverse(target, {}, visit)
     return cast(S, rewritten)
+
+
+def item_types(left: ColumnElement[Any], right: BindParameter[Any]) -> list[Any] | None:
+    """The type of each position of an IN list's values: one for a column, one per
+    element for a tuple of columns; None when they cannot be told."""
+    if isinstance(left, Tuple):
+        types = right.type.types if isinstance(right.type, TupleType) else None
+        if not types or len(types) != len(left.clauses):
+            return None
+        return list(types)
+    return [right.type]
+
+
+def columns_of(values: list[Any], width: int, tuple_values: bool) -> list[list[Any]] | None:
+    """The values of an IN list as one list per position (None if a row has another width)."""
+    if not tuple_values:
+        return [values]
+    if any(not isinstance(v, tuple | list) or len(v) != width for v in values):
+        return None
+    return [[v[i] for v in values] for i in range(width)]
