@@ -25,6 +25,11 @@ def test_ssl_options_go_to_asyncpgs_own_parser() -> None:
     assert args == {"dsn": "postgresql://?sslmode=require&sslrootcert=%2Fetc%2Fca.pem"}
 
 
+def test_asyncpg_ssl_spelling_is_kept() -> None:
+    assert options("ssl=require")[1] == {"ssl": "require"}
+    assert options("ssl=true")[1] == {"ssl": "require"}
+
+
 def test_requiressl_is_sslmode_require() -> None:
     assert options("requiressl=1")[1] == {"dsn": "postgresql://?sslmode=require"}
 

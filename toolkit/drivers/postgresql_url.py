@@ -20,6 +20,7 @@ URL option                                    asyncpg
 ``target_session_attrs``, ``krbsrvname``,     the keyword of the same name
 ``gsslib``, ``passfile``, ``service``,
 ``servicefile``
+``ssl`` (asyncpg's spelling; true/false)      ``ssl``
 ``client_encoding`` (UTF8 only)               nothing: asyncpg always speaks UTF8
 ``command_timeout``,                          the keyword of the same name, as a number
 ``statement_cache_size``, ...
@@ -87,6 +88,10 @@ def asyncpg_options(url: URL, connect_args: Mapping[str, Any]) -> tuple[URL, dic
         elif key == "requiressl":
             if value == "1":
                 ssl.setdefault("sslmode", "require")
+        elif key == "ssl":
+            # asyncpg's own spelling (?ssl=require), common in asyncpg URLs.
+            booleans = {"true": "require", "1": "require", "false": "disable", "0": "disable"}
+            args["ssl"] = booleans.get(value.lower(), value)
         elif key in ("application_name", "fallback_application_name"):
             if key == "application_name" or "application_name" not in settings:
                 settings["application_name"] = value
