@@ -185,3 +185,13 @@ async def test_too_many_placeholders_is_never_raw(db: tk.Database) -> None:
         assert "in_(" in str(exc) or "too many" in str(exc)
     else:
         assert frame["x"].tolist() == [1]
+
+
+@pytest.mark.parametrize("n", [1_665, 5_000], ids=["over-1664", "5000"])
+async def test_many_placeholders_in_raw_sql(db: tk.Database, n: int) -> None:
+    await fill(db)
+    sql = "SELECT id FROM test_keyed WHERE id IN (" + ", ".join("?" * n) + ") ORDER BY id"
+    params = list(range(-n + 3, 3))  # ids 1 and 2 among absent ones
+    assert (await tk.read_frame(db, sql, params=params))["id"].tolist() == [1, 2]
+    chunks = [c async for c in tk.stream_frames(db, sql, params=params, chunk_size=1)]
+    assert pd.concat(chunks)["id"].tolist() == [1, 2]

@@ -61,6 +61,8 @@ _NULL = "\\N"
 _UPSERT_LOCKS = 0x746B
 #: Rows per CSV batch of a COPY in (at most; chunk_size may ask for fewer).
 _COPY_BATCH_ROWS = 20_000
+#: Most arguments a COPY out can take: asyncpg inlines them with one SELECT column each.
+_COPY_MAX_ARGS = 1_664
 #: While streaming, parse once this much CSV has arrived.
 _STREAM_PARSE_BYTES = 1 << 20
 
@@ -71,8 +73,10 @@ async def describe(conn: asyncpg.Connection, sql: str) -> list[ColumnSpec]:
     return [spec_from_pg(a.name, a.type.name, a.type.kind) for a in statement.get_attributes()]
 
 
-def _copyable(specs: Sequence[ColumnSpec]) -> bool:
-    return all(arrow_type(s) is not None for s in specs)
+def _copyable(specs: Sequence[ColumnSpec], args: Sequence[Any]) -> bool:
+    """Whether the COPY route can read the result: every column typed exactly by CSV, and
+    few enough arguments for asyncpg to inline (one SELECT column each, at most 1,664)."""
+    return len(args) <= _COPY_MAX_ARGS and all(arrow_type(s) is not None for s in specs)
 
 
 def _parse(data: bytes | bytearray | memoryview, specs: Sequence[ColumnSpec]) -> pa.Table:
@@ -111,7 +115,7 @@ async def read(
     """Read a whole result as a typed frame (COPY, or fetch for exotic types)."""
     if specs is None:
         specs = await describe(conn, sql)
-    if not _copyable(specs):
+    if not _copyable(specs, args):
         return await _fetch_frame(conn, sql, args, specs)
     try:
         async with contextlib.aclosing(_copy_tables(conn, sql, args, specs)) as blocks:
@@ -216,7 +220,7 @@ async def stream(
     """
     if specs is None:
         specs = await describe(conn, sql)
-    if not _copyable(specs):
+    if not _copyable(specs, args):
         async for frame in _stream_cursor(conn, sql, args, specs, chunk_size):
             yield frame
         return
