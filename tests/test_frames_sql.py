@@ -15,7 +15,7 @@ from toolkit import crud
 from toolkit.sqltext import named_parameters, one_statement
 
 from .conftest import PG_URL
-from .frame_models import Keyed, Pair
+from .frame_models import AllTypes, Keyed, Pair, sample_rows
 
 N_ROWS = 50
 
@@ -195,3 +195,21 @@ async def test_many_placeholders_in_raw_sql(db: tk.Database, n: int) -> None:
     assert (await tk.read_frame(db, sql, params=params))["id"].tolist() == [1, 2]
     chunks = [c async for c in tk.stream_frames(db, sql, params=params, chunk_size=1)]
     assert pd.concat(chunks)["id"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("length", [2, 3_000], ids=["short", "long"])
+@pytest.mark.parametrize("field", ["i", "big", "n", "s", "ts", "naive", "d"])
+async def test_in_list_matches_stored_values_of_each_type(
+    db: tk.Database, field: str, length: int
+) -> None:
+    """The values of an IN list are stored the way the column stores them (SQLite keeps
+    dates, timestamps and decimals as text or floats), however long the list."""
+    rows = sample_rows(4)
+    async with db.session() as s:
+        await crud.create_many(s, AllTypes, rows)
+    value = rows[1][field]
+    column = getattr(AllTypes, field)
+    stmt = select(AllTypes.id).where(column.in_([value] * length)).order_by(AllTypes.id)
+    assert (await tk.read_frame(db, stmt))["id"].tolist() == [2]
+    others = select(AllTypes.id).where(column.not_in([value] * length)).order_by(AllTypes.id)
+    assert (await tk.read_frame(db, others))["id"].tolist() == [1, 3, 4]

@@ -52,6 +52,11 @@ def rewrite_in_lists(statement: S, replace: InList) -> S:
     target: Any = statement
     if not isinstance(target, visitors.ExternallyTraversible):
         return statement
+    if not any(
+        isinstance(e, BindParameter) and e.expanding and e.value is not None
+        for e in visitors.iterate(target)
+    ):
+        return statement  # nothing to rewrite: no copy of the statement
     rewritten: Any = visitors.replacement_traverse(target, {}, visit)
     return cast(S, rewritten)
 
