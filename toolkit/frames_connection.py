@@ -9,6 +9,7 @@ uncommitted writes, and a write runs in a savepoint, so a failure undoes only th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol, TypeAlias
@@ -213,8 +214,8 @@ def _first_line(exc: BaseException) -> str:
 def _is_driver_error(exc: BaseException) -> bool:
     import sqlite3
 
-    import asyncpg
-
-    return isinstance(
-        exc, sqlite3.Error | asyncpg.PostgresError | asyncpg.InterfaceError | sa_exc.DBAPIError
-    )
+    if isinstance(exc, sqlite3.Error | sa_exc.DBAPIError):
+        return True
+    # An asyncpg error can only come from an asyncpg already imported.
+    asyncpg: Any = sys.modules.get("asyncpg")
+    return asyncpg is not None and isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
