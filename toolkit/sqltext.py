@@ -20,6 +20,8 @@ __all__ = ["named_parameters", "one_statement", "segments"]
 
 Kind = Literal["code", "quoted", "comment"]
 
+#: Where a quote, comment or dollar quote may begin.
+_SPECIAL = re.compile(r"['\"`]|--|/\*|\$(?=[A-Za-z_$])")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 #: Placeholders in code: %(name)s, %s, %%, $1, ? and :name (left as they are).
 _PLACEHOLDER = re.compile(r"%\((?P<pyname>[^)]+)\)s|%s|%%|\$(?P<num>[0-9]+)|\?|(?<![:\w]):(?=\w)")
@@ -52,7 +54,8 @@ def segments(sql: str) -> Iterator[tuple[Kind, str]]:
                 close = sql.find(tag.group(0), tag.end())
                 end = n if close < 0 else close + len(tag.group(0))
         if end < 0:
-            i += 1
+            found = _SPECIAL.search(sql, i + 1)
+            i = found.start() if found is not None else n
             continue
         if start < i:
             yield "code", sql[start:i]
