@@ -272,7 +272,10 @@ def connect(
     ----------
     url : str, URL, Path or None
         See :func:`resolve_url`. ``$TOOLKIT_DATABASE_URL`` wins over the default when
-        no URL is given.
+        no URL is given. A PostgreSQL URL may carry libpq's options (``sslmode``,
+        ``sslrootcert``, ``application_name``, ``connect_timeout``, ``options=-c ...``,
+        ``target_session_attrs``...), as hosted services hand them out; they are given
+        to asyncpg where it takes them (see :mod:`toolkit.drivers.postgresql_url`).
     echo : bool
         Log every statement (SQLAlchemy's ``echo``).
     pool_size, max_overflow : int
@@ -288,7 +291,8 @@ def connect(
     Raises
     ------
     ConfigurationError
-        The URL cannot be used, or a SQLite file's folder does not exist.
+        The URL cannot be used (an option asyncpg has no equivalent for is named), or
+        a SQLite file's folder does not exist.
 
     Examples
     --------
