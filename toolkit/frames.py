@@ -48,8 +48,10 @@ async def read_frame(
     Parameters
     ----------
     source : Database, AsyncEngine, AsyncConnection or AsyncSession
-    query : SQLAlchemy select (Core or ORM entity), or a SQL string with ``:name`` params
-        ``select(User)`` reads User's columns: no ORM object is built.
+    query : SQLAlchemy select (Core or ORM entity), or a SQL string
+        ``select(User)`` reads User's columns: no ORM object is built. A SQL string is
+        one statement; a trailing ``;`` (and comments after it) is dropped.
+        ``column.in_(values)`` takes a list of any length (sent as one parameter).
     params : mapping or sequence, optional
         Values for ``:name`` (or ``%(name)s``) parameters; with a SQL string, a list or
         tuple fills ``?`` / ``%s`` placeholders in order, or ``$1, $2, ...`` by number.
@@ -67,14 +69,19 @@ async def read_frame(
     Raises
     ------
     ConfigurationError
-        A missing parameter, or a source/query of the wrong kind.
+        A missing parameter, as many values as placeholders not given, more than one
+        statement, or a source/query of the wrong kind.
+    QueryError
+        The database refused the query.
     DatabaseUnavailableError
-        The connection was lost.
+        The connection was lost, or the database refused to connect (unreachable, a bad
+        user, password or database name).
 
     Examples
     --------
     >>> df = await tk.read_frame(db, select(User).where(User.is_active))
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
+    >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > ?", params=[3])
     """
     declared = declared_types(query, dtypes)
     with driver_errors():
