@@ -122,3 +122,18 @@ def test_import_registers_no_event_listeners() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"listeners registered at import: {done.stdout}"
+
+
+def test_driver_modules_are_imported_lazily() -> None:
+    script = (
+        "import sys\n"
+        "import toolkit, toolkit.frames, toolkit.crud\n"
+        "lazy = ('asyncpg', 'aiosqlite', 'toolkit.drivers.sqlite', 'toolkit.drivers.postgresql')\n"
+        "print([m for m in lazy if m in sys.modules])\n"
+        "import toolkit.drivers\n"
+        "toolkit.drivers.driver_for('sqlite')\n"
+        "print('toolkit.drivers.sqlite' in sys.modules, 'asyncpg' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True False"]

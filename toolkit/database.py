@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -227,7 +227,11 @@ class Database:
     # -- frames -----------------------------------------------------------------------
 
     async def frame(
-        self, query: Any, *, params: Mapping[str, Any] | None = None, **kwargs: Any
+        self,
+        query: Any,
+        *,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        **kwargs: Any,
     ) -> pd.DataFrame:
         """Run ``query`` and return a DataFrame; see :func:`toolkit.read_frame`."""
         from .frames import read_frame
@@ -290,7 +294,10 @@ def connect(
     ----------
     url : str, URL, Path or None
         See :func:`resolve_url`. ``$TOOLKIT_DATABASE_URL`` wins over the default when
-        no URL is given.
+        no URL is given. A PostgreSQL URL may carry libpq's options (``sslmode``,
+        ``sslrootcert``, ``application_name``, ``connect_timeout``, ``options=-c ...``,
+        ``target_session_attrs``...), as hosted services hand them out; they are given
+        to asyncpg where it takes them (see :mod:`toolkit.drivers.postgresql_url`).
     echo : bool
         Log every statement (SQLAlchemy's ``echo``).
     pool_size, max_overflow : int
@@ -306,7 +313,8 @@ def connect(
     Raises
     ------
     ConfigurationError
-        The URL cannot be used, or a SQLite file's folder does not exist.
+        The URL cannot be used (an option asyncpg has no equivalent for is named), or
+        a SQLite file's folder does not exist.
 
     Examples
     --------

@@ -24,7 +24,7 @@ from sqlalchemy import inspect as sa_inspect
 from .drivers import driver_for
 from .dtypes import empty_frame, spec_from_type, values_to_frame
 from .errors import ConfigurationError
-from .frames_compile import declared_types, prepare, retype
+from .frames_compile import Params, declared_types, prepare, retype
 from .frames_connection import Source, driver_errors, finished, read_connection
 from .frames_insert import OnConflict as OnConflict
 from .frames_insert import insert_frame as insert_frame
@@ -40,7 +40,7 @@ async def read_frame(
     source: Source,
     query: Any,
     *,
-    params: Mapping[str, Any] | None = None,
+    params: Params | None = None,
     index_col: str | Sequence[str] | None = None,
     dtypes: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -49,10 +49,14 @@ async def read_frame(
     Parameters
     ----------
     source : Database, AsyncEngine, AsyncConnection or AsyncSession
-    query : SQLAlchemy select (Core or ORM entity), or a SQL string with ``:name`` params
-        ``select(User)`` reads User's columns: no ORM object is built.
-    params : mapping, optional
-        Values for ``:name`` parameters (always sent as bound parameters).
+    query : SQLAlchemy select (Core or ORM entity), or a SQL string
+        ``select(User)`` reads User's columns: no ORM object is built. A SQL string is
+        one statement; a trailing ``;`` (and comments after it) is dropped.
+        ``column.in_(values)`` takes a list of any length (sent as one parameter).
+    params : mapping or sequence, optional
+        Values for ``:name`` (or ``%(name)s``) parameters; with a SQL string, a list or
+        tuple fills ``?`` / ``%s`` placeholders in order, or ``$1, $2, ...`` by number.
+        Always sent as bound parameters.
     index_col : column name or names, optional
         Set as the index.
     dtypes : mapping of column name to a SQLAlchemy type or kind, optional
@@ -66,14 +70,19 @@ async def read_frame(
     Raises
     ------
     ConfigurationError
-        A missing parameter, or a source/query of the wrong kind.
+        A missing parameter, as many values as placeholders not given, more than one
+        statement, or a source/query of the wrong kind.
+    QueryError
+        The database refused the query.
     DatabaseUnavailableError
-        The connection was lost.
+        The connection was lost, or the database refused to connect (unreachable, a bad
+        user, password or database name).
 
     Examples
     --------
     >>> df = await tk.read_frame(db, select(User).where(User.is_active))
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
+    >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > ?", params=[3])
     """
     declared = declared_types(query, dtypes)
     with driver_errors():
@@ -93,7 +102,7 @@ async def stream_frames(
     query: Any,
     *,
     chunk_size: int = 50_000,
-    params: Mapping[str, Any] | None = None,
+    params: Params | None = None,
     dtypes: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[pd.DataFrame]:
     """Yield the result of a query as DataFrames of ``chunk_size`` rows.

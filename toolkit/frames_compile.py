@@ -8,24 +8,29 @@ values. ``dtypes=`` and ``text(...).columns(...)`` override them by column name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import TextClause, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.selectable import TextualSelect
 
-from .drivers import Driver, compat
+from .drivers import Driver, compat, driver_for
 from .dtypes import ColumnSpec, override_specs, spec_from_type, values_to_frame
 from .errors import ConfigurationError
 from .frames_connection import announce, driver_of
+from .sqltext import named_parameters, one_statement
 
-__all__ = ["Prepared", "compile_query", "declared_types", "prepare", "retype"]
+__all__ = ["Params", "Prepared", "compile_query", "declared_types", "prepare", "retype"]
+
+#: Query parameters: by name (``:name``, ``%(name)s``), or in order (``?``, ``%s``,
+#: ``$1``) for a SQL string, as pandas' ``read_sql(params=...)`` takes them.
+Params = Mapping[str, Any] | Sequence[Any]
 
 #: What :func:`prepare` returns: the driver, the driver connection, SQL, arguments and
 #: column specs (None when the driver infers them from the values).
@@ -33,25 +38,36 @@ Prepared = tuple[Driver, Any, str, list[Any], list[ColumnSpec] | None]
 
 
 def compile_query(
-    query: Any, params: Mapping[str, Any] | None, dialect: Dialect
+    query: Any, params: Params | None, dialect: Dialect
 ) -> tuple[str, list[Any], list[ColumnSpec] | None]:
     """SQL for the driver, positional arguments, and column specs when types are known.
+
+    A SQL string may end in ``;`` and take its parameters in any DBAPI style (see
+    :mod:`toolkit.sqltext`).
 
     Raises
     ------
     ConfigurationError
-        ``query`` is neither SQL text nor an executable SQLAlchemy statement, or a
-        parameter has no value in ``params``.
+        ``query`` is neither SQL text nor an executable SQLAlchemy statement, holds more
+        than one statement, or a parameter has no value in ``params``.
     """
     if isinstance(query, str):
+        if (params is not None and not isinstance(params, Mapping)) or "%(" in query:
+            query, params = named_parameters(query, params or {})
         query = text(query)
+    elif params is not None and not isinstance(params, Mapping):
+        raise ConfigurationError(
+            f"Positional params ({type(params).__name__}) fill the placeholders of a SQL "
+            "string; for a SQLAlchemy statement pass params as a dict {name: value}."
+        )
     if not isinstance(query, ClauseElement) or not isinstance(query, Executable):
         raise ConfigurationError(
             f"read_frame takes a SQL string or a SQLAlchemy select, not {type(query).__name__}."
         )
+    query = driver_for(dialect.name).rewrite_statement(query, dialect)
     compiled: Any = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     try:
-        values = compat.compiled_params(compiled, params or {})
+        values = compat.compiled_params(compiled, params if isinstance(params, Mapping) else {})
     except sa_exc.InvalidRequestError as exc:
         raise ConfigurationError(f"{exc}. Pass it in params={{...}}.") from exc
     processors = compat.bind_processors(compiled)
@@ -67,7 +83,11 @@ def compile_query(
         columns = compat.result_columns(compiled)
         if columns:
             specs = [spec_from_type(entry[0], entry[3]) for entry in columns]
-    return compiled.string, args, specs
+    sql: str = compiled.string
+    if isinstance(query, TextClause | TextualSelect):
+        # The driver may wrap the SQL (COPY (...) TO STDOUT): one statement, nothing after.
+        sql = one_statement(sql)
+    return sql, args, specs
 
 
 def declared_types(query: Any, dtypes: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -81,7 +101,7 @@ def declared_types(query: Any, dtypes: Mapping[str, Any] | None) -> dict[str, An
 async def prepare(
     conn: AsyncConnection,
     query: Any,
-    params: Mapping[str, Any] | None,
+    params: Params | None,
     dtypes: Mapping[str, Any] | None,
 ) -> Prepared:
     """Compile ``query`` for ``conn``'s driver and announce it to SQLAlchemy's listeners."""

@@ -9,6 +9,7 @@ uncommitted writes, and a write runs in a savepoint, so a failure undoes only th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol, TypeAlias
@@ -196,6 +197,12 @@ def _translate(exc: BaseException) -> BaseException:
     absent = missing_table(exc)
     if absent is not None:
         return absent
+    if "query arguments cannot exceed" in str(exc):
+        return QueryError(
+            f"The query has too many parameters for the driver ({_first_line(exc)}). Pass "
+            "a long list of values as one parameter: column.in_(values) in a select is "
+            "sent as a single array, whatever its length."
+        )
     if _is_driver_error(exc):
         return QueryError(
             f"The database refused the query: {_first_line(exc)}. Check the SQL against "
@@ -211,6 +218,8 @@ def _first_line(exc: BaseException) -> str:
 def _is_driver_error(exc: BaseException) -> bool:
     import sqlite3
 
-    import asyncpg
-
-    return isinstance(exc, sqlite3.Error | asyncpg.PostgresError | sa_exc.DBAPIError)
+    if isinstance(exc, sqlite3.Error | sa_exc.DBAPIError):
+        return True
+    # An asyncpg error can only come from an asyncpg already imported.
+    asyncpg: Any = sys.modules.get("asyncpg")
+    return asyncpg is not None and isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)

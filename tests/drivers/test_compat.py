@@ -54,6 +54,18 @@ def test_bind_processors_convert_values_for_the_dbapi() -> None:
     assert processors[name](dt.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02 03:04:05.000000"
 
 
+def test_bind_processors_cover_expanded_in_lists() -> None:
+    at = dt.datetime(2024, 1, 2, 3, 4, 5)
+    stmt = select(_table.c.id).where(_table.c.at.in_([at, at]))
+    compiled: Any = stmt.compile(
+        dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    processors = compat.bind_processors(compiled)
+    assert len(compiled.positiontup) == 2
+    for name in compiled.positiontup:
+        assert processors[name](at) == "2024-01-02 03:04:05.000000"
+
+
 def test_result_columns_name_and_type_each_column() -> None:
     compiled = select(_table).compile(dialect=sqlite_dialect.dialect())
     columns = compat.result_columns(compiled)

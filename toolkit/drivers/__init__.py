@@ -13,6 +13,7 @@ What a driver does:
 * transactions: make the driver connection really be inside SQLAlchemy's transaction
   before work is sent straight to it (``join_transaction``); what to do with a
   connection a stream left halfway (``abandon``);
+* statements: ``rewrite_statement`` before SQLAlchemy compiles one for the driver;
 * frames, on the *driver* connection (``asyncpg.Connection`` or
   ``aiosqlite.Connection``) beneath SQLAlchemy's pooled one, so that no SQLAlchemy
   ``Row`` is built: ``describe``, ``read``, ``stream``, ``write``;
@@ -34,7 +35,7 @@ __all__ = ["READ_ONLY_OPTION", "Driver", "EngineSetup", "WriteTarget", "driver_f
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-    from sqlalchemy.engine import URL
+    from sqlalchemy.engine import URL, Dialect
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 READ_ONLY_OPTION = "toolkit_read_only"
 
 M = TypeVar("M")
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,11 @@ class Driver(Protocol):
 
     async def abandon(self, conn: AsyncConnection) -> None:
         """Make ``conn`` safe to return to the pool after a stream was left halfway."""
+        ...
+
+    def rewrite_statement(self, statement: S, dialect: Dialect) -> S:
+        """``statement`` rewritten where the dialect needs another form before compiling
+        (a list of values of any length in one parameter)."""
         ...
 
     async def describe(self, conn: Any, sql: str) -> list[ColumnSpec] | None:

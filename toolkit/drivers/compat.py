@@ -7,9 +7,9 @@ outside this module reaches into another library's private names.
 Entries (library: what is touched -> function):
 
 SQLAlchemy
-    * ``Compiled.construct_params(_check=True)``, ``Compiled._bind_processors`` and
-      ``Compiled._result_columns`` -> :func:`compiled_params`, :func:`bind_processors`,
-      :func:`result_columns`
+    * ``Compiled.construct_params(_check=True)``, ``Compiled._bind_processors``,
+      ``Compiled._post_compile_expanded_state`` and ``Compiled._result_columns`` ->
+      :func:`compiled_params`, :func:`bind_processors`, :func:`result_columns`
     * ``Connection.dispatch.before_cursor_execute`` / ``after_cursor_execute`` and
       ``Engine.logger`` (firing the cursor events for a statement sent to the driver)
       -> :func:`fire_before_cursor_execute`, :func:`fire_after_cursor_execute`
@@ -91,9 +91,15 @@ def compiled_params(compiled: Any, params: Mapping[str, Any]) -> dict[str, Any]:
 def bind_processors(compiled: Any) -> Mapping[str, Callable[[Any], Any]]:
     """Per parameter name, the function that converts a value for the DBAPI.
 
-    Relies on ``SQLCompiler._bind_processors`` (a memoized dict, SQLAlchemy 2.0-2.1).
+    Covers the parameters an ``IN`` list expands into when the statement was compiled
+    with ``render_postcompile``. Relies on ``SQLCompiler._bind_processors`` (a memoized
+    dict) and ``SQLCompiler._post_compile_expanded_state.processors`` (SQLAlchemy
+    2.0-2.1).
     """
-    processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors
+    processors: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
+    expanded = getattr(compiled, "_post_compile_expanded_state", None)
+    if expanded is not None:
+        processors.update(expanded.processors)
     return processors
 
 

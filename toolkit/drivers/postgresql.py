@@ -41,6 +41,7 @@ from .postgresql_engine import create_engine as create_engine
 from .postgresql_engine import insert_returning as insert_returning
 from .postgresql_engine import join_transaction as join_transaction
 from .postgresql_engine import lock_key as lock_key
+from .postgresql_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
     "abandon",
@@ -50,6 +51,7 @@ __all__ = [
     "join_transaction",
     "lock_key",
     "read",
+    "rewrite_statement",
     "stream",
     "write",
 ]
@@ -58,12 +60,16 @@ __all__ = [
 _UPSERT_LOCKS = 0x746B
 #: Rows per CSV batch of a COPY in (at most; chunk_size may ask for fewer).
 _COPY_BATCH_ROWS = 20_000
+#: Most arguments a COPY out can take: asyncpg inlines them with one SELECT column each.
+_COPY_MAX_ARGS = 1_664
 #: While streaming, parse once this much CSV has arrived.
 _STREAM_PARSE_BYTES = 1 << 20
 
 
-def _copyable(specs: Sequence[ColumnSpec]) -> bool:
-    return all(copyable(s) for s in specs)
+def _copyable(specs: Sequence[ColumnSpec], args: Sequence[Any]) -> bool:
+    """Whether the COPY route can read the result: every column typed exactly by CSV, and
+    few enough arguments for asyncpg to inline (one SELECT column each, at most 1,664)."""
+    return len(args) <= _COPY_MAX_ARGS and all(copyable(s) for s in specs)
 
 
 async def _fetch_frame(
@@ -81,7 +87,7 @@ async def read(
     """Read a whole result as a typed frame (COPY, or fetch for exotic types)."""
     if specs is None:
         specs = await describe(conn, sql)
-    if not _copyable(specs):
+    if not _copyable(specs, args):
         return await _fetch_frame(conn, sql, args, specs)
     try:
         async with contextlib.aclosing(_copy_tables(conn, sql, args, specs)) as blocks:
@@ -170,7 +176,7 @@ async def stream(
     """
     if specs is None:
         specs = await describe(conn, sql)
-    if not _copyable(specs):
+    if not _copyable(specs, args):
         async for frame in _stream_cursor(conn, sql, args, specs, chunk_size):
             yield frame
         return

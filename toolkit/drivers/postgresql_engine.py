@@ -9,18 +9,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import event, func, insert
-from sqlalchemy.engine import URL
+from sqlalchemy import JSON, all_, any_, bindparam, event, func, insert, literal_column
+from sqlalchemy import select as select_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import PoolResetState
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, Tuple
+from sqlalchemy.types import NullType
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import EngineSetup, compat
+from .postgresql_url import asyncpg_options
+from .statements import columns_of, item_types, rewrite_in_lists
 
-__all__ = ["abandon", "create_engine", "insert_returning", "join_transaction", "lock_key"]
+__all__ = [
+    "abandon",
+    "create_engine",
+    "insert_returning",
+    "join_transaction",
+    "lock_key",
+    "rewrite_statement",
+]
 
 M = TypeVar("M")
+S = TypeVar("S")
 
 
 def create_engine(
@@ -31,14 +45,25 @@ def create_engine(
     max_overflow: int,
     engine_kwargs: Mapping[str, Any],
 ) -> EngineSetup:
-    """An ``AsyncEngine`` on asyncpg with pre-ping and the untracked-transaction reset."""
+    """An ``AsyncEngine`` on asyncpg with pre-ping and the untracked-transaction reset.
+
+    libpq options in the URL's query are given to asyncpg where it takes them (see
+    :mod:`toolkit.drivers.postgresql_url`).
+
+    Raises
+    ------
+    ConfigurationError
+        A URL option asyncpg has no equivalent for.
+    """
+    kwargs = dict(engine_kwargs)
+    url, kwargs["connect_args"] = asyncpg_options(url, kwargs.get("connect_args") or {})
     engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
-        **engine_kwargs,
+        **kwargs,
     )
     event.listen(engine.sync_engine, "reset", _end_untracked_transaction)
     return EngineSetup(engine=engine, url=url)
@@ -97,3 +122,32 @@ async def insert_returning(
     stmt: Any = insert(model)
     result = await session.exec(stmt.returning(model, sort_by_parameter_order=True), params=rows)
     return list(result.scalars())
+
+
+def rewrite_statement(statement: S, dialect: Dialect) -> S:
+    """``statement`` with each ``column IN (list)`` as ``column = ANY(array)``.
+
+    One array parameter instead of one per value: a list of any length, and one
+    statement text (and server plan) whatever the length.
+    """
+    return rewrite_in_lists(statement, _any_array)
+
+
+def _any_array(
+    left: ColumnElement[Any], right: BindParameter[Any], negate: bool
+) -> ColumnElement[Any] | None:
+    types = item_types(left, right)
+    if types is None or any(isinstance(t, NullType | JSON | ARRAY) for t in types):
+        return None  # no array type to cast to, or no equality on the type
+    tupled = isinstance(left, Tuple)
+    columns = columns_of(list(right.value or ()), len(types), tupled)
+    if columns is None:
+        return None
+    arrays = [
+        bindparam(None, values, type_=ARRAY(t)) for values, t in zip(columns, types, strict=True)
+    ]
+    if not tupled:
+        return left != all_(arrays[0]) if negate else left == any_(arrays[0])
+    # (a, b) IN (SELECT * FROM unnest($1, $2)): one array per position, zipped by unnest.
+    rows: Any = select_(literal_column("*")).select_from(func.unnest(*arrays))
+    return left.not_in(rows) if negate else left.in_(rows)

@@ -30,6 +30,7 @@ from .sqlite_engine import create_engine as create_engine
 from .sqlite_engine import insert_returning as insert_returning
 from .sqlite_engine import join_transaction as join_transaction
 from .sqlite_engine import lock_key as lock_key
+from .sqlite_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
     "abandon",
@@ -39,6 +40,7 @@ __all__ = [
     "join_transaction",
     "lock_key",
     "read",
+    "rewrite_statement",
     "stream",
     "write",
 ]

@@ -29,6 +29,8 @@ quirks that make it disagree with PostgreSQL unless the engine corrects them:
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,20 +38,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, event, insert
+from sqlalchemy import DateTime, String, bindparam, event, func, insert, literal_column, select
 from sqlalchemy.dialects.sqlite import DATETIME
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, Tuple
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..errors import ConfigurationError
 from . import READ_ONLY_OPTION, EngineSetup, compat
+from .statements import columns_of, item_types, rewrite_in_lists
 
-__all__ = ["abandon", "create_engine", "insert_returning", "join_transaction", "lock_key"]
+__all__ = [
+    "abandon",
+    "create_engine",
+    "insert_returning",
+    "join_transaction",
+    "lock_key",
+    "rewrite_statement",
+]
 
 M = TypeVar("M")
+S = TypeVar("S")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: IN lists longer than this go to SQLite as one JSON array: builds of SQLite older
+#: than 3.32 allow 999 parameters per statement.
+IN_LIST_PARAMETERS = 999
 
 
 def create_engine(
@@ -213,3 +228,48 @@ async def insert_returning(
         by_key = {getattr(obj, key): obj for obj in created}
         return [by_key[row[key]] for row in rows]
     return sorted(created, key=lambda obj: getattr(obj, key))
+
+
+def rewrite_statement(statement: S, dialect: Dialect) -> S:
+    """``statement`` with each long ``column IN (list)`` reading one JSON array.
+
+    ``column IN (SELECT value FROM json_each(?))`` takes a list of any length (SQLite
+    caps parameters per statement, at 999 in some builds) and still uses an index on
+    the column. Lists of up to :data:`IN_LIST_PARAMETERS` values, and values JSON
+    cannot carry exactly (bytes, non-finite floats), keep one parameter per value.
+    """
+
+    def json_each(
+        left: ColumnElement[Any], right: BindParameter[Any], negate: bool
+    ) -> ColumnElement[Any] | None:
+        values = list(right.value or ())
+        types = item_types(left, right)
+        if types is None or len(values) * len(types) <= IN_LIST_PARAMETERS:
+            return None
+        tupled = isinstance(left, Tuple)
+        columns = columns_of(values, len(types), tupled)
+        if columns is None:
+            return None
+        stored: list[list[Any]] = []
+        for column, type_ in zip(columns, types, strict=True):
+            process = type_.dialect_impl(dialect).bind_processor(dialect)
+            stored.append([process(v) if process and v is not None else v for v in column])
+            if not all(_json_exact(v) for v in stored[-1]):
+                return None
+        rows = list(zip(*stored, strict=True)) if tupled else stored[0]
+        array = bindparam(None, json.dumps(rows), type_=String())
+        picked: list[Any] = (
+            [literal_column(f"json_extract(value, '$[{i}]')") for i in range(len(types))]
+            if tupled
+            else [literal_column("value")]
+        )
+        each: Any = select(*picked).select_from(func.json_each(array))
+        return left.not_in(each) if negate else left.in_(each)
+
+    return rewrite_in_lists(statement, json_each)
+
+
+def _json_exact(value: Any) -> bool:
+    if value is None or isinstance(value, int | str):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
