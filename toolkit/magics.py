@@ -37,6 +37,7 @@ from .database import Database, connect
 from .errors import QueryError, ToolkitError, connection_errors
 from .frames import read_frame
 from .queries import QueryLog, count_queries
+from .sqltext import code_text, split_statements
 
 __all__ = ["SqlMagic", "split_statements"]
 
@@ -44,65 +45,12 @@ T = TypeVar("T")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*\Z")
 _WORD = re.compile(r"\S+")
-# SQL text pieces that may hold a ";" that does not end a statement.
-_TOKENS = re.compile(
-    r"""
-      '(?:[^']|'')*'?                    # 'string' ('' escapes a quote)
-    | "(?:[^"]|"")*"?                    # "identifier"
-    | --[^\n]*                           # -- comment
-    | /\*.*?(?:\*/|\Z)                   # /* comment */
-    | \$(?P<tag>[A-Za-z_]\w*)?\$.*?(?:\$(?P=tag)?\$|\Z)   # $$ body $$, $tag$ body $tag$
-    | ;
-    """,
-    re.VERBOSE | re.DOTALL,
-)
 _READS = ("select", "with", "values", "show", "explain", "pragma", "table")
 _RETURNING = re.compile(r"\breturning\b", re.IGNORECASE)
 
 
-def split_statements(sql: str) -> list[str]:
-    """Split SQL at the ``;`` that end statements, not those in strings or comments.
-
-    Parameters
-    ----------
-    sql : str
-
-    Returns
-    -------
-    list of str
-        The statements, stripped, without empty ones (a trailing ``;`` adds none).
-
-    Examples
-    --------
-    >>> split_statements("INSERT INTO t VALUES ('a;b'); SELECT * FROM t;")
-    ["INSERT INTO t VALUES ('a;b')", 'SELECT * FROM t']
-    """
-    statements: list[str] = []
-    start = 0
-    for match in _TOKENS.finditer(sql):
-        if match.group(0) == ";":
-            statements.append(sql[start : match.start()])
-            start = match.end()
-    statements.append(sql[start:])
-    return [s.strip() for s in statements if _has_code(s)]
-
-
-def _without_comments(statement: str, *, blank_literals: bool = False) -> str:
-    def keep(match: re.Match[str]) -> str:
-        piece = match.group(0)
-        if piece.startswith(("--", "/*")):
-            return " "
-        return "x" if blank_literals else piece
-
-    return _TOKENS.sub(keep, statement)
-
-
-def _has_code(statement: str) -> bool:
-    return bool(_without_comments(statement, blank_literals=True).strip())
-
-
 def _first_word(statement: str) -> str:
-    words = _without_comments(statement).split()
+    words = code_text(statement).split()
     return words[0].lower() if words else ""
 
 
@@ -255,7 +203,7 @@ async def _execute(
 
 def _returns_rows(statement: str) -> bool:
     """Whether the statement gives rows back: a query, or a write with RETURNING."""
-    code = _without_comments(statement, blank_literals=True)
+    code = code_text(statement, blank_quoted=True)
     return _first_word(statement) in _READS or bool(_RETURNING.search(code))
 
 

@@ -1,4 +1,4 @@
-"""SQL strings as users type them: one statement, and parameters in any DBAPI style.
+"""SQL strings as users type them: statements, one statement, parameters in any DBAPI style.
 
 The frame functions wrap a SQL string in other SQL (PostgreSQL's ``COPY (...) TO``), so
 it must be exactly one statement with nothing after it: :func:`one_statement` drops a
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from .errors import ConfigurationError
 
-__all__ = ["named_parameters", "one_statement", "segments"]
+__all__ = ["code_text", "named_parameters", "one_statement", "segments", "split_statements"]
 
 Kind = Literal["code", "quoted", "comment"]
 
@@ -96,6 +96,51 @@ def _block_comment_end(sql: str, i: int) -> int:
         else:
             j += 1
     return len(sql)
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of ``sql``, split at the ``;`` outside quotes and comments.
+
+    Statements are stripped; those holding only comments and white space are dropped
+    (a trailing ``;`` adds none).
+
+    Examples
+    --------
+    >>> split_statements("INSERT INTO t VALUES ('a;b'); SELECT * FROM t;")
+    ["INSERT INTO t VALUES ('a;b')", 'SELECT * FROM t']
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    meaningful = False
+    for kind, text in segments(sql):
+        if kind != "code":
+            current.append(text)
+            meaningful = meaningful or kind == "quoted"
+            continue
+        for k, piece in enumerate(text.split(";")):
+            if k:
+                if meaningful:
+                    statements.append("".join(current).strip())
+                current, meaningful = [], False
+            current.append(piece)
+            meaningful = meaningful or bool(piece.strip())
+    if meaningful:
+        statements.append("".join(current).strip())
+    return statements
+
+
+def code_text(sql: str, *, blank_quoted: bool = False) -> str:
+    """``sql`` with each comment replaced by a space (and, with ``blank_quoted``, each
+    quoted string or name by ``x``), for looking at its keywords."""
+    pieces = []
+    for kind, text in segments(sql):
+        if kind == "comment":
+            pieces.append(" ")
+        elif kind == "quoted" and blank_quoted:
+            pieces.append("x")
+        else:
+            pieces.append(text)
+    return "".join(pieces)
 
 
 def one_statement(sql: str) -> str:

@@ -18,8 +18,9 @@ from sqlalchemy import exc as sa_exc
 
 from ..database import Database
 from ..errors import QueryError, ToolkitError
+from ..sqltext import split_statements
 from .common import USAGE, CommandError, import_model, reach, reason, show_url
-from .sqltext import read_sql, split_statements
+from .sqltext import read_sql
 
 if TYPE_CHECKING:
     import pandas as pd

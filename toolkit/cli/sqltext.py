@@ -1,16 +1,13 @@
-"""The SQL of ``toolkit query``: where it comes from, and its statements one by one."""
+"""Where the SQL of ``toolkit query`` comes from (its statements: :mod:`toolkit.sqltext`)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from .common import USAGE, CommandError
 
-__all__ = ["read_sql", "split_statements"]
-
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+__all__ = ["read_sql"]
 
 
 def read_sql(sql: str | None, file: str | None) -> str:
@@ -32,47 +29,3 @@ def read_sql(sql: str | None, file: str | None) -> str:
         return sys.stdin.read()
     assert sql is not None
     return sql
-
-
-def split_statements(sql: str) -> list[str]:
-    """The statements of ``sql``, split at semicolons outside quotes and comments.
-
-    Quoted strings ('...'), quoted names ("..."), PostgreSQL dollar quotes ($tag$...$tag$),
-    line comments (--) and block comments (/* */) are kept whole. Statements that hold
-    only comments and white space are dropped.
-    """
-    statements: list[str] = []
-    start = i = 0
-    meaningful = False
-    n = len(sql)
-    while i < n:
-        char = sql[i]
-        if char in "'\"":
-            end = i + 1
-            while end < n:
-                if sql[end] == char:
-                    if end + 1 < n and sql[end + 1] == char:  # a doubled quote
-                        end += 2
-                        continue
-                    break
-                end += 1
-            i, meaningful = end + 1, True
-        elif sql.startswith("--", i):
-            newline = sql.find("\n", i)
-            i = n if newline < 0 else newline + 1
-        elif sql.startswith("/*", i):
-            close = sql.find("*/", i + 2)
-            i = n if close < 0 else close + 2
-        elif char == "$" and (match := _DOLLAR.match(sql, i)):
-            close = sql.find(match.group(0), match.end())
-            i, meaningful = (n if close < 0 else close + len(match.group(0))), True
-        elif char == ";":
-            if meaningful:
-                statements.append(sql[start:i].strip())
-            start, i, meaningful = i + 1, i + 1, False
-        else:
-            meaningful = meaningful or not char.isspace()
-            i += 1
-    if meaningful:
-        statements.append(sql[start:].strip())
-    return statements
