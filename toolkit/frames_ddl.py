@@ -17,12 +17,58 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from .errors import ConfigurationError
 from .types.cells import is_missing
 
-__all__ = ["CREATE_TYPES", "column_type", "create_table_doc"]
+__all__ = ["CREATE_TYPES", "SQLITE_DECLARED", "column_type", "create_table_doc", "declared_type"]
+
+
+class _Declared(UserDefinedType[Any]):
+    """A column type name for SQLite's DDL only (values go through the type it stands
+    in for): SQLite keeps the declared name, so reflection can tell the type again."""
+
+    cache_ok = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.name
+
+
+#: SQLite has no time zone, interval or UUID types: tables made from a frame declare the
+#: first three names (holding "TEXT" and no "INT", SQLite and SQLAlchemy give them TEXT
+#: affinity), and the toolkit's reflection reads all of these as the types they stand for.
+SQLITE_DECLARED: dict[str, type[TypeEngine[Any]] | TypeEngine[Any]] = {
+    "TIMESTAMPTZ TEXT": sqltypes.DateTime(timezone=True),
+    "DURATION TEXT": sqltypes.Interval(),
+    "UUID TEXT": sqltypes.Uuid(),
+    "TIMESTAMP WITH TIME ZONE": sqltypes.DateTime(timezone=True),
+    "TIMESTAMPTZ": sqltypes.DateTime(timezone=True),
+    "INTERVAL": sqltypes.Interval(),
+}
+
+
+def _tz_datetime() -> TypeEngine[Any]:
+    return sqltypes.DateTime(timezone=True).with_variant(
+        _Declared("TIMESTAMPTZ TEXT"), "sqlite"
+    )
+
+
+def _interval() -> TypeEngine[Any]:
+    return sqltypes.Interval().with_variant(_Declared("DURATION TEXT"), "sqlite")
+
+
+def declared_type(declared: str) -> TypeEngine[Any] | None:
+    """The type a SQLite column declared as ``declared`` stands for, when reflection
+    cannot tell it (:data:`SQLITE_DECLARED`); None for other names."""
+    found = SQLITE_DECLARED.get(" ".join(declared.upper().split()))
+    if found is None:
+        return None
+    return found() if isinstance(found, type) else found
+
 
 #: (frame dtype, PostgreSQL type, SQLite type) as the README documents them.
 CREATE_TYPES: tuple[tuple[str, str, str], ...] = (
@@ -34,7 +80,11 @@ CREATE_TYPES: tuple[tuple[str, str, str], ...] = (
     ("`str`, `string`, `object` of `str`, Arrow `string`", "TEXT", "TEXT"),
     ("`decimal128(p, s)[pyarrow]`", "NUMERIC(p, s)", "NUMERIC(p, s)"),
     ("`object` of `Decimal`", "NUMERIC(p, s), p and s the values' widest", "NUMERIC(p, s)"),
-    ("`datetime64[..., tz]`, `object` of aware `datetime`", "TIMESTAMP WITH TIME ZONE", "DATETIME"),
+    (
+        "`datetime64[..., tz]`, `object` of aware `datetime`",
+        "TIMESTAMP WITH TIME ZONE",
+        "TIMESTAMPTZ TEXT (the UTC wall time)",
+    ),
     ("`datetime64[...]`, `object` of naive `datetime`", "TIMESTAMP WITHOUT TIME ZONE", "DATETIME"),
     ("`object` of `date`, Arrow `date32`", "DATE", "DATE"),
     ("`object` of `time`, Arrow `time64`", "TIME", "TIME"),
@@ -44,7 +94,7 @@ CREATE_TYPES: tuple[tuple[str, str, str], ...] = (
         "DATETIME (as SQLAlchemy's Interval)",
     ),
     ("`object` of `bytes`, Arrow `binary`", "BYTEA", "BLOB"),
-    ("`object` of `UUID`", "UUID", "CHAR(32)"),
+    ("`object` of `UUID`", "UUID", "UUID TEXT (32 hex digits)"),
     ("`object` of `dict` / `list`", "JSON", "JSON"),
     ("Arrow `list<int64>` / `list<string>`", "BIGINT[] / TEXT[]", "(PostgreSQL only)"),
     ("`category`", "the type of its categories", "the same"),
@@ -83,13 +133,13 @@ def _arrow_type(t: pa.DataType, label: str, dialect: Dialect) -> TypeEngine[Any]
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return sqltypes.Text()
     if pa.types.is_timestamp(t):
-        return sqltypes.DateTime(timezone=t.tz is not None)
+        return _tz_datetime() if t.tz is not None else sqltypes.DateTime()
     if pa.types.is_date(t):
         return sqltypes.Date()
     if pa.types.is_time(t):
         return sqltypes.Time()
     if pa.types.is_duration(t):
-        return sqltypes.Interval()
+        return _interval()
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return sqltypes.LargeBinary()
     if pa.types.is_dictionary(t):
@@ -141,17 +191,17 @@ def _object_type(series: pd.Series, label: str, dialect: Dialect) -> TypeEngine[
         aware = {v.tzinfo is not None and v.utcoffset() is not None for v in values}
         if len(aware) > 1:
             raise _refused(label, "datetimes with and without a time zone")
-        return sqltypes.DateTime(timezone=aware.pop())
+        return _tz_datetime() if aware.pop() else sqltypes.DateTime()
     if only(dt.date):
         return sqltypes.Date()
     if only(dt.time):
         return sqltypes.Time()
     if only(dt.timedelta):
-        return sqltypes.Interval()
+        return _interval()
     if only(bytes, bytearray, memoryview):
         return sqltypes.LargeBinary()
     if only(uuid.UUID):
-        return sqltypes.Uuid()
+        return sqltypes.Uuid().with_variant(_Declared("UUID TEXT"), "sqlite")
     if only(dict, list):
         return sqltypes.JSON()
     names = ", ".join(sorted(t.__name__ for t in seen))
@@ -186,11 +236,11 @@ def column_type(series: pd.Series, label: str, dialect: Dialect) -> TypeEngine[A
     if pd.api.types.is_float_dtype(dtype):
         return sqltypes.REAL() if size == 4 else sqltypes.Double()
     if isinstance(dtype, pd.DatetimeTZDtype):
-        return sqltypes.DateTime(timezone=True)
+        return _tz_datetime()
     if pd.api.types.is_datetime64_dtype(dtype):
         return sqltypes.DateTime(timezone=False)
     if pd.api.types.is_timedelta64_dtype(dtype):
-        return sqltypes.Interval()
+        return _interval()
     if pd.api.types.is_object_dtype(dtype):
         return _object_type(series, label, dialect)
     raise _refused(label, f"values of dtype {dtype}")

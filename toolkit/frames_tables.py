@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .errors import ConfigurationError
 from .frames_connection import Source, read_connection
-from .frames_ddl import column_type
+from .frames_ddl import column_type, declared_type
 from .validation import string_labels
 
 __all__ = ["ResolvedTable", "ensure_table", "resolve_table", "split_name", "table_from_frame"]
@@ -106,9 +106,21 @@ def split_name(name: str) -> tuple[str | None, str]:
 
 def _reflect(sync: Connection, name: str, schema: str | None) -> Table | None:
     try:
-        return Table(name, MetaData(), schema=schema, autoload_with=sync)
+        table = Table(name, MetaData(), schema=schema, autoload_with=sync)
     except sa_exc.NoSuchTableError:
         return None
+    if sync.dialect.name == "sqlite":
+        # SQLite keeps each column's declared type name, but SQLAlchemy reads names it
+        # does not know by affinity (INTERVAL as INTEGER): take back those that stand
+        # for a type of the toolkit's (as create=True declares them).
+        prep = sync.dialect.identifier_preparer
+        where = f"{prep.quote_identifier(schema)}." if schema else ""
+        pragma = f"PRAGMA {where}table_info({prep.quote_identifier(name)})"
+        for row in sync.exec_driver_sql(pragma):
+            declared = declared_type(str(row[2] or ""))
+            if declared is not None and row[1] in table.c:
+                table.c[row[1]].type = declared
+    return table
 
 
 async def reflect(conn: AsyncConnection, name: str, schema: str | None) -> Table | None:
