@@ -52,9 +52,7 @@ SQLITE_DECLARED: dict[str, type[TypeEngine[Any]] | TypeEngine[Any]] = {
 
 
 def _tz_datetime() -> TypeEngine[Any]:
-    return sqltypes.DateTime(timezone=True).with_variant(
-        _Declared("TIMESTAMPTZ TEXT"), "sqlite"
-    )
+    return sqltypes.DateTime(timezone=True).with_variant(_Declared("TIMESTAMPTZ TEXT"), "sqlite")
 
 
 def _interval() -> TypeEngine[Any]:
