@@ -392,3 +392,66 @@ async def test_integer_column_labels_are_strings(db: tk.Database) -> None:
 
 def test_readme_documents_the_create_types() -> None:
     assert create_table_doc() in README.read_text()
+
+
+@pytest.mark.parametrize(
+    ("values", "dialect_name", "expected"),
+    [
+        (pd.Series([1, 2], dtype="int32"), "postgresql", "BIGINT"),
+        (pd.Series([1, 2], dtype="uint64"), "postgresql", "NUMERIC(20, 0)"),
+        (pd.Series([0.5], dtype="float32"), "postgresql", "REAL"),
+        (pd.Series([0.5]), "postgresql", "DOUBLE PRECISION"),
+        (pd.Series([1, 2.5], dtype=object), "postgresql", "DOUBLE PRECISION"),
+        (pd.Series(["a"], dtype="str"), "sqlite", "TEXT"),
+        (
+            pd.Series([Decimal("-12.5"), Decimal("0.001")], dtype=object),
+            "postgresql",
+            "NUMERIC(5, 3)",
+        ),
+        (pd.Series([[1, 2]], dtype=pd.ArrowDtype(pa.list_(pa.int64()))), "postgresql", "BIGINT[]"),
+        (pd.Series([dt.timedelta(1)], dtype=object), "postgresql", "INTERVAL"),
+        (pd.Series([dt.timedelta(1)], dtype=object), "sqlite", "DURATION TEXT"),
+        (
+            pd.Series([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)], dtype=object),
+            "postgresql",
+            "TIMESTAMP WITH TIME ZONE",
+        ),
+        (pd.Series([True, None], dtype=object), "sqlite", "BOOLEAN"),
+    ],
+    ids=lambda v: str(v) if isinstance(v, str) else None,
+)
+def test_column_types(values: pd.Series, dialect_name: str, expected: str) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from toolkit.frames_ddl import column_type
+
+    dialect = postgresql.dialect() if dialect_name == "postgresql" else sqlite.dialect()
+    assert column_type(values, "c", dialect).compile(dialect=dialect) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "dialect_name", "what"),
+    [
+        (pd.Series([1, "a"], dtype=object), "postgresql", "several Python types"),
+        (pd.Series([True, 1], dtype=object), "postgresql", "several Python types"),
+        (
+            pd.Series(
+                [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, tzinfo=dt.UTC)], dtype=object
+            ),
+            "postgresql",
+            "with and without a time zone",
+        ),
+        (pd.Series([1 + 2j]), "postgresql", "complex"),
+        (pd.Series([[1]], dtype=pd.ArrowDtype(pa.list_(pa.int64()))), "sqlite", "list"),
+        (pd.Series([Decimal("NaN")], dtype=object), "postgresql", "NaN"),
+    ],
+)
+def test_column_types_refused(values: pd.Series, dialect_name: str, what: str) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from toolkit.frames_ddl import column_type
+
+    dialect = postgresql.dialect() if dialect_name == "postgresql" else sqlite.dialect()
+    with pytest.raises(tk.ConfigurationError, match=r"dtypes=\{'c'") as info:
+        column_type(values, "c", dialect)
+    assert what in str(info.value)

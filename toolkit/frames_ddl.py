@@ -41,7 +41,7 @@ class _Declared(UserDefinedType[Any]):
 #: SQLite has no time zone, interval or UUID types: tables made from a frame declare the
 #: first three names (holding "TEXT" and no "INT", SQLite and SQLAlchemy give them TEXT
 #: affinity), and the toolkit's reflection reads all of these as the types they stand for.
-SQLITE_DECLARED: dict[str, type[TypeEngine[Any]] | TypeEngine[Any]] = {
+SQLITE_DECLARED: dict[str, TypeEngine[Any]] = {
     "TIMESTAMPTZ TEXT": sqltypes.DateTime(timezone=True),
     "DURATION TEXT": sqltypes.Interval(),
     "UUID TEXT": sqltypes.Uuid(),
@@ -62,10 +62,7 @@ def _interval() -> TypeEngine[Any]:
 def declared_type(declared: str) -> TypeEngine[Any] | None:
     """The type a SQLite column declared as ``declared`` stands for, when reflection
     cannot tell it (:data:`SQLITE_DECLARED`); None for other names."""
-    found = SQLITE_DECLARED.get(" ".join(declared.upper().split()))
-    if found is None:
-        return None
-    return found() if isinstance(found, type) else found
+    return SQLITE_DECLARED.get(" ".join(declared.upper().split()))
 
 
 #: (frame dtype, PostgreSQL type, SQLite type) as the README documents them.

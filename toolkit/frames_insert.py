@@ -1,4 +1,8 @@
-"""insert_frame: validate a DataFrame against a table model and write it, all or nothing.
+"""insert_frame: validate a DataFrame against a table and write it, all or nothing.
+
+The table is a SQLModel class, a SQLAlchemy ``Table`` or a name (reflected, or made from
+the frame: :mod:`toolkit.frames_tables`); an upsert frame that lacks NOT NULL columns is
+completed from the stored rows first (:mod:`toolkit.frames_upsert`).
 
 Validation runs first, on whole columns, on a worker thread; the rows then go in through
 the dialect driver's bulk path (see :mod:`toolkit.drivers`) inside one transaction, or a
