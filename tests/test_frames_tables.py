@@ -417,6 +417,12 @@ def test_readme_documents_the_create_types() -> None:
             "TIMESTAMP WITH TIME ZONE",
         ),
         (pd.Series([True, None], dtype=object), "sqlite", "BOOLEAN"),
+        (pd.Series([1, 2]).astype(object), "postgresql", "BIGINT"),
+        (
+            pd.Series([pd.Timestamp("2024-01-01"), pd.NaT], dtype=object),
+            "postgresql",
+            "TIMESTAMP WITHOUT TIME ZONE",
+        ),
     ],
     ids=lambda v: str(v) if isinstance(v, str) else None,
 )
@@ -444,6 +450,7 @@ def test_column_types(values: pd.Series, dialect_name: str, expected: str) -> No
         (pd.Series([1 + 2j]), "postgresql", "complex"),
         (pd.Series([[1]], dtype=pd.ArrowDtype(pa.list_(pa.int64()))), "sqlite", "list"),
         (pd.Series([Decimal("NaN")], dtype=object), "postgresql", "NaN"),
+        (pd.Series([dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 5)]), "sqlite", "date, datetime"),
     ],
 )
 def test_column_types_refused(values: pd.Series, dialect_name: str, what: str) -> None:

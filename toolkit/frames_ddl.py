@@ -13,6 +13,7 @@ import decimal
 import uuid
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import types as sqltypes
@@ -163,11 +164,26 @@ def _decimal_type(values: list[decimal.Decimal], label: str) -> TypeEngine[Any]:
     return sqltypes.Numeric(digits + scale, scale)
 
 
+def _python_type(value: Any) -> type:
+    """The Python type a value stands for (a NumPy scalar as its Python kind)."""
+    if isinstance(value, np.bool_):
+        return bool
+    if isinstance(value, np.integer):
+        return int
+    if isinstance(value, np.floating):
+        return float
+    if isinstance(value, np.datetime64):
+        return dt.datetime
+    if isinstance(value, np.timedelta64):
+        return dt.timedelta
+    return type(value)
+
+
 def _object_type(series: pd.Series, label: str, dialect: Dialect) -> TypeEngine[Any]:
     values = [v for v in series.tolist() if not is_missing(v)]
     if not values:
         return sqltypes.Text()  # as pandas' to_sql: nothing tells more
-    seen = {type(v) for v in values}
+    seen = {_python_type(v) for v in values}
 
     def only(*kinds: type) -> bool:
         return all(issubclass(t, kinds) for t in seen)
@@ -183,11 +199,13 @@ def _object_type(series: pd.Series, label: str, dialect: Dialect) -> TypeEngine[
     if only(decimal.Decimal):
         return _decimal_type(values, label)
     if only(dt.datetime):
-        aware = {v.tzinfo is not None and v.utcoffset() is not None for v in values}
+        aware = {
+            getattr(v, "tzinfo", None) is not None and v.utcoffset() is not None for v in values
+        }
         if len(aware) > 1:
             raise _refused(label, "datetimes with and without a time zone")
         return _tz_datetime() if aware.pop() else sqltypes.DateTime()
-    if only(dt.date):
+    if only(dt.date) and not any(issubclass(t, dt.datetime) for t in seen):
         return sqltypes.Date()
     if only(dt.time):
         return sqltypes.Time()
