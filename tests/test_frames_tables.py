@@ -462,3 +462,45 @@ def test_column_types_refused(values: pd.Series, dialect_name: str, what: str) -
     with pytest.raises(tk.ConfigurationError, match=r"dtypes=\{'c'") as info:
         column_type(values, "c", dialect)
     assert what in str(info.value)
+
+
+async def test_partial_upsert_matches_keys_of_every_kind(db: tk.Database) -> None:
+    """Dates, instants (stored as UTC), UUIDs and text in one composite key are found."""
+    from sqlalchemy import Date, DateTime, UniqueConstraint, Uuid
+
+    events = Table(
+        "events",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("day", Date, nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("uid", Uuid, nullable=False),
+        Column("label", String(10), nullable=False),
+        Column("name", Text, nullable=False),
+        Column("n", Integer),
+        UniqueConstraint("day", "at", "uid", "label"),
+    )
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: events.drop(c, checkfirst=True))
+        await conn.run_sync(events.create)
+    stored = pd.DataFrame(
+        {
+            "day": [dt.date(2024, 1, d) for d in (1, 2, 3)],
+            "at": pd.to_datetime(["2024-01-01 10:00:00.000001"] * 3).tz_localize("UTC"),
+            "uid": [uuid.UUID(int=k) for k in (1, 2, 3)],
+            "label": ["a", "b", "c"],
+            "name": ["kept1", "kept2", "kept3"],
+            "n": [1, 2, 3],
+        }
+    )
+    assert await tk.insert_frame(db, events, stored) == 3
+    # The same instants in another zone, as Timestamps; the rows exist: names kept.
+    change = stored.drop(columns=["name"]).assign(
+        at=stored["at"].dt.tz_convert("Asia/Kolkata"), n=[10, 20, 30]
+    )
+    # (The Table, not the name: SQLite's reflection sees a UUID column as CHAR(32).)
+    assert await tk.insert_frame(db, events, change, on_conflict="update") == 3
+    back = await tk.read_frame(db, "SELECT name, n FROM events ORDER BY n")
+    assert back.to_dict("list") == {"name": ["kept1", "kept2", "kept3"], "n": [10, 20, 30]}
+    async with db.engine.begin() as conn:
+        await conn.run_sync(events.drop)

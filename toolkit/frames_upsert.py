@@ -32,17 +32,24 @@ __all__ = ["LOOKUP_PARAMETERS", "complete_upsert"]
 LOOKUP_PARAMETERS = 10_000
 
 
-def _normal(value: Any) -> Any:
-    """A key value as both the frame's Arrow column and the database's rows give it."""
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+def _normal(value: Any, kind: str) -> Any:
+    """A key value of a column of ``kind``, the same whether the frame's Arrow column or
+    the database's rows give it (dates as dates, instants as naive UTC, UUIDs as text)."""
+    if value is None:
+        return None
+    if kind == "date" and isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return dt.datetime.fromisoformat(value.isoformat())  # a Timestamp as a datetime
     if isinstance(value, uuid.UUID):
         return str(value)
     return value
 
 
-def _bindable(value: Any, column: Column[Any]) -> Any:
-    if isinstance(value, str) and spec_from_type(column.name, column.type).kind == "uuid":
+def _bindable(value: Any, kind: str) -> Any:
+    if kind == "uuid" and isinstance(value, str):
         return uuid.UUID(value)
     return value
 
@@ -69,18 +76,18 @@ async def _stored(
     found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     per_query = max(1, LOOKUP_PARAMETERS // len(key_columns))
     n_key = len(key_columns)
+    kinds = [spec_from_type(c.name, c.type).kind for c in key_columns]
     for start in range(0, len(keys), per_query):
         batch = keys[start : start + per_query]
+        bound = [tuple(_bindable(v, kind) for v, kind in zip(k, kinds, strict=True)) for k in batch]
         if n_key == 1:
-            where = key_columns[0].in_([_bindable(k[0], key_columns[0]) for k in batch])
+            where = key_columns[0].in_([k[0] for k in bound])
         else:
-            bound = [
-                tuple(_bindable(v, c) for v, c in zip(k, key_columns, strict=True)) for k in batch
-            ]
             where = tuple_(*key_columns).in_(bound)
         result = await conn.execute(select(*key_columns, *wanted).where(where))
         for row in result:
-            found[tuple(_normal(v) for v in row[:n_key])] = tuple(row[n_key:])
+            normal = tuple(_normal(v, kind) for v, kind in zip(row[:n_key], kinds, strict=True))
+            found[normal] = tuple(row[n_key:])
     return found
 
 
@@ -110,7 +117,11 @@ async def complete_upsert(
     wanted = [by_name[m] for m in missing]
     arrow = validated.table
     columns = [arrow.column(k).to_pylist() for k in key]
-    row_keys = [tuple(_normal(v) for v in values) for values in zip(*columns, strict=True)]
+    kinds = [spec_from_type(c.name, c.type).kind for c in key_columns]
+    row_keys = [
+        tuple(_normal(v, kind) for v, kind in zip(values, kinds, strict=True))
+        for values in zip(*columns, strict=True)
+    ]
     lookup = sorted(
         {k for k in row_keys if all(v is not None for v in k)}, key=lambda k: tuple(map(str, k))
     )
