@@ -504,3 +504,16 @@ async def test_partial_upsert_matches_keys_of_every_kind(db: tk.Database) -> Non
     assert back.to_dict("list") == {"name": ["kept1", "kept2", "kept3"], "n": [10, 20, 30]}
     async with db.engine.begin() as conn:
         await conn.run_sync(events.drop)
+
+
+async def test_untyped_sqlite_columns_take_the_frames_types(tmp_path: Path) -> None:
+    """SQLite only: PostgreSQL has no column without a declared type."""
+    db = tk.connect(tmp_path / "loose.db")
+    await execute(db, "CREATE TABLE loose (a, b, c)")
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", None], "c": [0.5, 1.5]})
+    assert await tk.insert_frame(db, "loose", frame) == 2
+    back = await tk.read_frame(db, "SELECT a, b, c FROM loose ORDER BY a")
+    assert back.to_dict("list") == {"a": [1, 2], "b": ["x", None], "c": [0.5, 1.5]}
+    with pytest.raises(tk.ConfigurationError, match="Leave the column out"):
+        await tk.insert_frame(db, "loose", pd.DataFrame({"a": pd.Series([1, "x"], dtype=object)}))
+    await db.dispose()

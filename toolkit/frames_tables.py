@@ -9,6 +9,7 @@ that writes nothing leaves no table behind.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import NullType
 
 from .errors import ConfigurationError
 from .frames_connection import Source, read_connection
@@ -179,6 +181,16 @@ def table_from_frame(
     return Table(name, MetaData(), *columns, schema=schema)
 
 
+def _type_untyped(table: Table, frame: pd.DataFrame, dialect: Dialect) -> None:
+    """Columns declared without a type (SQLite's ``CREATE TABLE t (a, b)``) take the type
+    their frame column's dtype gives, as ``create=True`` would make them."""
+    frame = string_labels(frame)
+    for column in table.columns:
+        if isinstance(column.type, NullType) and column.name in frame.columns:
+            with contextlib.suppress(ConfigurationError):  # then validation names it
+                column.type = column_type(frame[column.name], column.name, dialect)
+
+
 async def resolve_table(
     source: Source,
     target: Any,
@@ -217,6 +229,7 @@ async def resolve_table(
         table = await reflect(conn, name, schema)
         dialect = conn.dialect
     if table is not None:
+        _type_untyped(table, frame, dialect)
         return ResolvedTable(table, table, table.fullname)
     if not create:
         raise _missing_table(Table(name, MetaData(), schema=schema))

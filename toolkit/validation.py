@@ -344,10 +344,14 @@ def validate_frame(
         column = by_key[key]
         spec = spec_from_type(column.name, column.type)
         if not writable(spec):
+            instead = (
+                "Write those rows with crud.create_many instead."
+                if model is not None
+                else "Leave the column out of the frame, or write it with SQL."
+            )
             raise ConfigurationError(
                 f"insert_frame cannot write column {key!r} of type {column.type}: a frame "
-                "column cannot hold its values exactly. Write those rows with "
-                "crud.create_many instead."
+                f"column cannot hold its values exactly. {instead}"
             )
         series = frame[key]
         array, field = convert(series, spec, errors, key, constraints=_constraints(model, key))
