@@ -517,3 +517,18 @@ async def test_untyped_sqlite_columns_take_the_frames_types(tmp_path: Path) -> N
     with pytest.raises(tk.ConfigurationError, match="Leave the column out"):
         await tk.insert_frame(db, "loose", pd.DataFrame({"a": pd.Series([1, "x"], dtype=object)}))
     await db.dispose()
+
+
+async def test_concurrent_creates_of_one_table(db: tk.Database) -> None:
+    """Calls racing to make one table: one makes it, the others insert into it."""
+    import asyncio
+
+    await execute(db, "DROP TABLE IF EXISTS raced")
+    frames = [pd.DataFrame({"k": [i], "v": [f"v{i}"]}) for i in range(4)]
+    written = await asyncio.gather(
+        *(tk.insert_frame(db, "raced", f, create=True, primary_key="k") for f in frames)
+    )
+    assert written == [1, 1, 1, 1]
+    back = await tk.read_frame(db, "SELECT k FROM raced ORDER BY k")
+    assert back["k"].tolist() == [0, 1, 2, 3]
+    await execute(db, "DROP TABLE raced")

@@ -263,6 +263,13 @@ async def ensure_table(conn: AsyncConnection, resolved: ResolvedTable) -> None:
             return
         if not resolved.create:
             raise _missing_table(table)
-        table.create(sync)
+        try:
+            with sync.begin_nested():
+                table.create(sync)
+        except sa_exc.DBAPIError:
+            # A concurrent call made it first (PostgreSQL lets the second CREATE wait
+            # for the first, then fail): insert into that one.
+            if not sa_inspect(sync).has_table(table.name, table.schema):
+                raise
 
     await conn.run_sync(ensure)
