@@ -335,6 +335,8 @@ async def test_create_arguments_are_checked(db: tk.Database) -> None:
         await tk.insert_frame(db, "t_args", frame, create=True, primary_key="nope")
     with pytest.raises(tk.ConfigurationError, match="'nope'"):
         await tk.insert_frame(db, "t_args", frame, create=True, dtypes={"nope": Text})
+    with pytest.raises(tk.ConfigurationError, match="SQLAlchemy type"):
+        await tk.insert_frame(db, "t_args", frame, create=True, dtypes={"k": "STRING"})
     assert "t_args" not in await table_names(db)
 
 
@@ -532,3 +534,33 @@ async def test_concurrent_creates_of_one_table(db: tk.Database) -> None:
     back = await tk.read_frame(db, "SELECT k FROM raced ORDER BY k")
     assert back["k"].tolist() == [0, 1, 2, 3]
     await execute(db, "DROP TABLE raced")
+
+
+async def test_cases_from_pandas_to_sql(db: tk.Database) -> None:
+    """Frames as pandas' own to_sql tests write them, made with create=True."""
+    name = "d1187b08-4943-4c8d-a7f6"  # a name that needs quoting
+    await execute(db, f'DROP TABLE IF EXISTS "{name}"')
+    frame = pd.DataFrame(
+        {
+            "i32": pd.Series([2**25 + 1, 3], dtype=np.int32),
+            "f32": pd.Series([0.0, 1.5], dtype=np.float32),
+            "all_nan": [np.nan, np.nan],
+            "neg_inf": [-np.inf, 1.0],
+            "big": [2**40, -(2**40)],
+            "pacific": pd.to_datetime(["2013-01-01 09:00", "2013-07-01 09:00"]).tz_localize(
+                "US/Pacific"
+            ),
+            "nan_str": pd.Series(["a", np.nan], dtype=object),
+            "ünïcødé col": ["x", "y"],
+        }
+    )
+    assert await tk.insert_frame(db, name, frame, create=True) == 2
+    back = await tk.read_frame(db, f'SELECT * FROM "{name}" ORDER BY big DESC')
+    assert back["i32"].tolist() == [2**25 + 1, 3]
+    assert back["f32"].tolist() == [0.0, 1.5]
+    assert back["all_nan"].isna().all() and back["neg_inf"].tolist()[0] == -np.inf
+    assert back["nan_str"].tolist()[1] is None or pd.isna(back["nan_str"].tolist()[1])
+    assert back["ünïcødé col"].tolist() == ["x", "y"]
+    stamps = pd.to_datetime(back["pacific"], utc=True).tolist()
+    assert stamps == frame["pacific"].dt.tz_convert("UTC").tolist()
+    await execute(db, f'DROP TABLE "{name}"')

@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, TypeEngine
 
 from .errors import ConfigurationError
 from .frames_connection import Source, read_connection
@@ -171,6 +171,15 @@ def table_from_frame(
             f"dtypes names {', '.join(map(repr, unknown))}, which the frame does not hold "
             f"(its columns: {', '.join(map(str, frame.columns))})."
         )
+    for label, sa_type in given.items():
+        if not (
+            isinstance(sa_type, TypeEngine)
+            or (isinstance(sa_type, type) and issubclass(sa_type, TypeEngine))
+        ):
+            raise ConfigurationError(
+                f"dtypes[{label!r}] is {sa_type!r}; give a SQLAlchemy type such as "
+                "sqlalchemy.Text or sqlalchemy.Numeric(12, 2)."
+            )
     columns = []
     for label in frame.columns:
         sa_type = given.get(label)
