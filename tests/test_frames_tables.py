@@ -564,3 +564,16 @@ async def test_cases_from_pandas_to_sql(db: tk.Database) -> None:
     stamps = pd.to_datetime(back["pacific"], utc=True).tolist()
     assert stamps == frame["pacific"].dt.tz_convert("UTC").tolist()
     await execute(db, f'DROP TABLE "{name}"')
+
+
+async def test_create_makes_a_models_table_from_its_definition(db: tk.Database) -> None:
+    from .frame_models import Keyed
+
+    await db.drop_all([Keyed])
+    frame = pd.DataFrame({"id": [1], "code": ["c1"]})
+    with pytest.raises(tk.QueryError):
+        await tk.insert_frame(db, Keyed, frame)
+    assert await tk.insert_frame(db, Keyed, frame, create=True) == 1
+    assert await tk.insert_frame(db, Keyed, frame.assign(id=2, code="c2"), create=True) == 1
+    back = await tk.read_frame(db, "SELECT id, qty FROM test_keyed ORDER BY id")
+    assert back.to_dict("list") == {"id": [1, 2], "qty": [0, 0]}

@@ -154,9 +154,10 @@ async def insert_frame(
         and the columns to change: a stored row keeps the columns the frame lacks,
         and a new row needs every NOT NULL column without a default.
     create : bool
-        Make the table when it does not exist, typed from the frame's dtypes (the
-        README's "Tables made from a frame"); an existing table just gets the rows. A
-        call that writes nothing leaves no table behind.
+        Make the table when it does not exist: a name's from the frame's dtypes (the
+        README's "Tables without a model"), a model's or a ``Table``'s from its own
+        definition; an existing table just gets the rows. A call that writes nothing
+        leaves no table behind.
     primary_key : str or list of str, optional
         With ``create=True``: the new table's primary key (frame columns).
     dtypes : mapping of column name to a SQLAlchemy type, optional

@@ -210,7 +210,8 @@ async def resolve_table(
     dtypes: Mapping[str, Any] | None,
 ) -> ResolvedTable:
     """What ``insert_frame``'s ``target`` argument names: a model, a ``Table``, or a name
-    (reflected now; made from the frame when missing and ``create`` is true).
+    (reflected now; made from the frame when missing and ``create`` is true). A model's
+    or a ``Table``'s own definition makes it when ``create`` is true.
 
     Raises
     ------
@@ -225,7 +226,7 @@ async def resolve_table(
         )
     model_table = getattr(target, "__table__", None) if isinstance(target, type) else None
     if isinstance(model_table, Table):
-        return ResolvedTable(target, model_table, target.__name__)
+        return ResolvedTable(target, model_table, target.__name__, create=create)
     if isinstance(target, Table):
         return ResolvedTable(target, target, target.fullname, create=create, known=create)
     if not isinstance(target, str):
