@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     Time,
+    UniqueConstraint,
     Uuid,
 )
 from sqlmodel import Field, SQLModel
@@ -102,6 +103,29 @@ class Pair(SQLModel, table=True):
     b: int = Field(primary_key=True)
     wide: int | None = Field(default=None, sa_column=Column(Numeric(30, 0)))
     ratio: float | None = None
+
+
+class Stock(SQLModel, table=True):
+    """A serial id and a composite unique key, with a NOT NULL column besides them."""
+
+    __tablename__ = "test_stock"
+    __table_args__ = (UniqueConstraint("region", "sku"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(max_length=10)
+    sku: str = Field(max_length=10)
+    name: str
+    qty: int = 0
+
+
+class Yearly(SQLModel, table=True):
+    """Columns named by numbers, as a pivot's integer labels name them."""
+
+    __tablename__ = "test_yearly"
+
+    region: str = Field(primary_key=True)
+    y2023: int | None = Field(default=None, sa_column=Column("2023", Integer))
+    y2024: int | None = Field(default=None, sa_column=Column("2024", Integer))
 
 
 #: The dtypes read_frame gives AllTypes' columns (the rules of toolkit/dtypes.py).

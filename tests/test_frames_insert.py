@@ -11,10 +11,11 @@ import pytest
 from sqlmodel import select
 
 import toolkit as tk
+import toolkit.frames_upsert as upsert
 from toolkit import crud
 from toolkit.demo import Post, User
 
-from .frame_models import AllTypes, Keyed, Renamed, sample_rows
+from .frame_models import AllTypes, Keyed, Renamed, Stock, Yearly, sample_rows
 
 
 async def count(db: tk.Database, model: type) -> int:
@@ -319,3 +320,77 @@ async def test_fields_named_apart_from_their_columns(db: tk.Database) -> None:
     assert frame.columns.tolist() == ["key", "at", "amount"]
     assert frame["key"].tolist() == [1, 2]
     assert frame["at"].tolist() == [at, at]
+
+
+# -- upsert keys and partial upsert frames ---------------------------------------------
+
+
+def stock(skus: list[str], qty: int = 1, region: str = "north") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"region": region, "sku": skus, "name": [f"n-{s}" for s in skus], "qty": qty}
+    )
+
+
+async def test_upsert_on_a_composite_unique_constraint(db: tk.Database) -> None:
+    """The key validation knows (UniqueConstraint(region, sku)) is the upsert's target."""
+    await tk.insert_frame(db, Stock, stock(["a", "b"]))
+    written = await tk.insert_frame(db, Stock, stock(["b", "c"], qty=5), on_conflict="update")
+    assert written == 2
+    back = await tk.read_frame(db, select(Stock.id, Stock.sku, Stock.qty).order_by(Stock.sku))
+    # The stored rows keep their ids (PostgreSQL's sequence may skip numbers for c).
+    assert back["id"].tolist()[:2] == [1, 2] and back["id"].iloc[2] > 2
+    assert back[["sku", "qty"]].to_dict("list") == {"sku": ["a", "b", "c"], "qty": [1, 5, 5]}
+
+
+async def test_upsert_frame_of_key_and_changes_only(db: tk.Database) -> None:
+    """Rows that exist keep the NOT NULL columns the frame lacks (code; name)."""
+    await tk.insert_frame(db, Keyed, keyed([1, 2, 3]).assign(note="kept"))
+    change = pd.DataFrame({"id": [3, 1], "qty": [30, 10]}, index=["x", "y"])
+    assert await tk.insert_frame(db, Keyed, change, on_conflict="update") == 2
+    back = await tk.read_frame(db, select(Keyed).order_by(Keyed.id))
+    assert back["code"].tolist() == ["c1", "c2", "c3"]
+    assert back["qty"].tolist() == [10, 1, 30]
+    assert back["note"].tolist() == ["kept"] * 3
+    # A composite key, looked up in several batches.
+    await tk.insert_frame(db, Stock, stock([f"s{i}" for i in range(7)]))
+    partial = pd.DataFrame({"region": "north", "sku": [f"s{i}" for i in range(7)], "qty": 9})
+    original = upsert.LOOKUP_PARAMETERS
+    upsert.LOOKUP_PARAMETERS = 4  # two keys a query: four queries
+    try:
+        async with tk.count_queries(db) as log:
+            assert await tk.insert_frame(db, Stock, partial, on_conflict="update") == 7
+    finally:
+        upsert.LOOKUP_PARAMETERS = original
+    lookups = [r.sql for r in log.statements if r.sql.upper().startswith("SELECT")]
+    assert sum("test_stock" in sql for sql in lookups) == 4
+    back = await tk.read_frame(db, select(Stock.sku, Stock.name, Stock.qty).order_by(Stock.sku))
+    assert back["name"].tolist() == [f"n-s{i}" for i in range(7)]
+    assert back["qty"].tolist() == [9] * 7
+
+
+async def test_upsert_new_rows_need_every_not_null_column(db: tk.Database) -> None:
+    await tk.insert_frame(db, Keyed, keyed([1, 2]))
+    change = pd.DataFrame({"id": [1, 7, 2, 8], "qty": 5}, index=["a", "b", "c", "d"])
+    with pytest.raises(tk.FrameValidationError, match="new row") as info:
+        await tk.insert_frame(db, Keyed, change, on_conflict="update")
+    errors = info.value.errors
+    assert list(zip(errors["row"], errors["column"], strict=True)) == [("b", "code"), ("d", "code")]
+    assert "key (id)" in errors["message"].iloc[0]
+    back = await tk.read_frame(db, select(Keyed).order_by(Keyed.id))
+    assert back["qty"].tolist() == [1, 1]  # nothing written, existing rows included
+    # Inside a transaction: the failed frame leaves the caller's work alone.
+    async with db.transaction() as s:
+        await crud.create(s, Keyed, id=5, code="c5")
+        with pytest.raises(tk.FrameValidationError):
+            await tk.insert_frame(s, Keyed, change, on_conflict="update")
+    assert await count(db, Keyed) == 3
+
+
+async def test_integer_labels_name_columns_as_strings(db: tk.Database) -> None:
+    pivot = pd.DataFrame({"region": ["n", "s"], 2023: [1, 2], 2024: [3, 4]})
+    assert await tk.insert_frame(db, Yearly, pivot) == 2
+    back = await tk.read_frame(db, select(Yearly).order_by(Yearly.region))
+    assert back[["2023", "2024"]].to_dict("list") == {"2023": [1, 2], "2024": [3, 4]}
+    with pytest.raises(tk.FrameValidationError, match="is not a column") as info:
+        await tk.insert_frame(db, Yearly, pivot.assign(**{"7": 1}).rename(columns={"7": 7}))
+    assert info.value.errors["column"].tolist() == ["7"]

@@ -282,8 +282,8 @@ def translate_integrity_error(
     exc : Exception
         The error SQLAlchemy raised (``IntegrityError``), or the driver's own
         (``asyncpg`` integrity errors, ``sqlite3.IntegrityError``).
-    model : type, optional
-        The model the write was for; named in the message.
+    model : type or str, optional
+        The model the write was for (or a table's name); named in the message.
     action : str
         ``"write"`` or ``"delete"``; a delete that breaks a foreign key means the row is
         still referenced, which needs a different fix.
@@ -298,7 +298,7 @@ def translate_integrity_error(
         constraints (CHECK), a plain ``ConstraintError``. The caller raises it
         ``from exc`` so the driver's error stays chained.
     """
-    name = getattr(model, "__name__", None) or "the table"
+    name = model if isinstance(model, str) else getattr(model, "__name__", None) or "the table"
     orig = getattr(exc, "orig", None)
     text = str(orig) if orig is not None else str(exc)
     state = _sqlstate(exc)

@@ -164,8 +164,9 @@ def finished(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> None:
 
 
 @contextmanager
-def driver_errors(model: type[Any] | None = None) -> Iterator[None]:
-    """Re-raise driver errors as the toolkit's (integrity errors named for ``model``)."""
+def driver_errors(model: type[Any] | str | None = None) -> Iterator[None]:
+    """Re-raise driver errors as the toolkit's (integrity errors named for ``model``, a
+    model class or a table's name)."""
     try:
         yield
     except ToolkitError:

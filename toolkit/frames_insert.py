@@ -1,4 +1,8 @@
-"""insert_frame: validate a DataFrame against a table model and write it, all or nothing.
+"""insert_frame: validate a DataFrame against a table and write it, all or nothing.
+
+The table is a SQLModel class, a SQLAlchemy ``Table`` or a name (reflected, or made from
+the frame: :mod:`toolkit.frames_tables`); an upsert frame that lacks NOT NULL columns is
+completed from the stored rows first (:mod:`toolkit.frames_upsert`).
 
 Validation runs first, on whole columns, on a worker thread; the rows then go in through
 the dialect driver's bulk path (see :mod:`toolkit.drivers`) inside one transaction, or a
@@ -8,11 +12,13 @@ savepoint of the caller's (see :mod:`toolkit.frames_connection`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .drivers import WriteTarget
 from .errors import ConfigurationError
@@ -25,9 +31,11 @@ from .frames_connection import (
     owns_transaction,
     write_connection,
 )
+from .frames_tables import ensure_table, resolve_table
+from .frames_upsert import complete_upsert
 from .progress import progress_bar
 from .transactions import retry_conflicts
-from .validation import validate_frame
+from .validation import ValidatedFrame, conflict_key, unique_keys, validate_frame
 
 __all__ = ["DEFAULT_WRITE_CHUNK", "PROGRESS_MIN_ROWS", "OnConflict", "insert_frame"]
 
@@ -39,53 +47,52 @@ PROGRESS_MIN_ROWS = 100_000
 
 
 def _target(
-    model: type[Any],
-    columns: Sequence[str],
+    table: Table,
+    name: str,
     dialect: Dialect,
-    explicit_serial: str | None,
+    validated: ValidatedFrame,
     on_conflict: str,
-    given: Sequence[str],
 ) -> WriteTarget:
-    table = model.__table__
     prep = dialect.identifier_preparer
-    quoted = tuple(prep.quote(c) for c in columns)
-    conflict: tuple[str, ...] = ()
-    pk = tuple(c.name for c in table.primary_key.columns)
-    keys = [pk] + [(c.name,) for c in table.columns if c.unique]
-    keys += [tuple(c.name for c in ix.columns) for ix in table.indexes if ix.unique]
-    for key in keys:
-        if key and all(k in columns for k in key):
-            conflict = tuple(prep.quote(k) for k in key)
-            break
-    if on_conflict == "update" and not conflict:
+    columns = validated.table.column_names
+    # The caller's columns, not ones filled from defaults: a key made up by a default
+    # would match no stored row.
+    key = conflict_key(table, validated.given)
+    if on_conflict == "update" and not key:
+        keys = " or ".join(f"({', '.join(k)})" for k in unique_keys(table)) or "none"
         raise ConfigurationError(
-            f"on_conflict='update' needs the frame to hold a key of {model.__name__} "
-            f"(primary key {', '.join(pk)} or a unique column) to match rows on."
+            f"on_conflict='update' needs the frame to hold a key of {name} to match rows "
+            f"on: its primary key or a unique key (keys: {keys}). Add those columns to "
+            "the frame."
         )
+    serial = validated.explicit_serial
     return WriteTarget(
         table=prep.format_table(table),
         name=table.name,
         schema=table.schema,
         columns=tuple(columns),
-        quoted_columns=quoted,
-        conflict_columns=conflict,
-        serial_column=prep.quote(explicit_serial) if explicit_serial else None,
-        update_columns=tuple(prep.quote(c) for c in columns if c in given),
+        quoted_columns=tuple(prep.quote(c) for c in columns),
+        conflict_columns=tuple(prep.quote(k) for k in key),
+        serial_column=prep.quote(serial) if serial else None,
+        update_columns=tuple(prep.quote(c) for c in columns if c in validated.given),
     )
 
 
 async def insert_frame(
     target: Source,
-    model: type[Any],
+    model: type[Any] | Table | str,
     frame: pd.DataFrame,
     *,
     on_conflict: OnConflict = "error",
+    create: bool = False,
+    primary_key: str | Sequence[str] | None = None,
+    dtypes: Mapping[str, Any] | None = None,
     chunk_size: int | None = None,
     progress: bool | None = None,
 ) -> int:
-    """Validate a DataFrame against a table model and insert it, all or nothing.
+    """Validate a DataFrame against a table and insert it, all or nothing.
 
-    Every cell is checked first (types, NULLs, lengths, ranges, the model's own
+    Every cell is checked first (types, NULLs, lengths, ranges, a model's own
     validators, keys repeated inside the frame); any failure raises with the full list
     and writes nothing. Rows then go in through the dialect's bulk path (PostgreSQL
     COPY; SQLite batched ``executemany``) inside one transaction.
@@ -93,13 +100,32 @@ async def insert_frame(
     Parameters
     ----------
     target : Database, AsyncEngine, AsyncConnection or AsyncSession
-    model : SQLModel table class
+    model : SQLModel table class, sqlalchemy.Table, or a table's name
+        A name (``"orders"``, ``"sales.orders"``; double quotes around a part that
+        holds a dot) is reflected from the database and the frame is checked against
+        its column types, as for a model.
     frame : pandas.DataFrame
-        Columns named as the model's fields; missing columns take the model's defaults.
+        Columns named as the table's columns (a model's fields too); missing columns
+        take the defaults. A label that is not a string (``0``) names the column
+        ``str(label)``, as in pandas' ``to_sql``. The index is not written
+        (``frame.reset_index()`` makes it columns).
     on_conflict : {"error", "ignore", "update"}
         What to do with rows whose key already exists: raise ``DuplicateError`` and
         write nothing; skip them (a collision on any unique key skips the row); or
-        overwrite them (upsert on the primary key, or a unique key, held by the frame).
+        overwrite them (upsert on the first key the frame holds: the primary key, else
+        a unique key, composite ones included). An upsert frame may hold only the key
+        and the columns to change: a stored row keeps the columns the frame lacks,
+        and a new row needs every NOT NULL column without a default.
+    create : bool
+        Make the table when it does not exist: a name's from the frame's dtypes (the
+        README's "Tables without a model"), a model's or a ``Table``'s from its own
+        definition; an existing table just gets the rows. A call that writes nothing
+        leaves no table behind.
+    primary_key : str or list of str, optional
+        With ``create=True``: the new table's primary key (frame columns).
+    dtypes : mapping of column name to a SQLAlchemy type, optional
+        With ``create=True``: the type of those columns in the new table, in place of
+        the one their dtype gives (needed for an ``object`` column of mixed values).
     chunk_size : int, optional
         Rows per batch (default 100,000); the progress bar moves per batch. PostgreSQL
         sends every row in one COPY, in pieces of at most 20,000 rows whose CSV is
@@ -116,7 +142,11 @@ async def insert_frame(
     Raises
     ------
     FrameValidationError
-        ``.errors`` lists every bad cell; nothing was written.
+        ``.errors`` lists every bad cell (and, for an upsert, every new row that lacks
+        a NOT NULL column); nothing was written.
+    ConfigurationError
+        The table does not exist (pass ``create=True``), a column's type cannot be
+        told from its values (pass ``dtypes=``), or an upsert frame holds no key.
     DuplicateError, ForeignKeyError, NotNullError
         The database refused the rows; nothing was written.
     TransactionConflictError
@@ -138,6 +168,7 @@ async def insert_frame(
     --------
     >>> n = await tk.insert_frame(db, User, pd.read_csv("data/users.csv"))
     >>> n = await tk.insert_frame(db, User, df, on_conflict="update")
+    >>> n = await tk.insert_frame(db, "sales.orders", df, create=True, primary_key="id")
     """
     if on_conflict not in ("error", "ignore", "update"):
         raise ConfigurationError(
@@ -147,41 +178,52 @@ async def insert_frame(
         raise ConfigurationError(
             f"insert_frame takes a pandas DataFrame, not {type(frame).__name__}."
         )
+    resolved = await resolve_table(
+        target, model, frame, create=create, primary_key=primary_key, dtypes=dtypes
+    )
+    name = resolved.name
     # Validation is CPU work on whole columns (most of it in pandas and Arrow, outside
     # the GIL): on a worker thread, the event loop's other tasks keep running.
-    validated = await asyncio.to_thread(validate_frame, model, frame)
-    if validated.table.num_rows == 0:
+    validated = await asyncio.to_thread(
+        validate_frame, resolved.target, frame, on_conflict=on_conflict
+    )
+    if validated.table.num_rows == 0 and not resolved.create:
         return 0
     chunk = chunk_size or DEFAULT_WRITE_CHUNK
     rows = validated.table.num_rows
-    bar = progress_bar(
-        rows, desc=f"insert {model.__name__}", show=progress, min_rows=PROGRESS_MIN_ROWS
-    )
+    bar = progress_bar(rows, desc=f"insert {name}", show=progress, min_rows=PROGRESS_MIN_ROWS)
 
     async def attempt() -> int:
         bar.reset(total=rows)
-        with driver_errors(model):
+        with driver_errors(resolved.target if resolved.target is not resolved.table else name):
             async with write_connection(target) as conn:
-                write_target = _target(
-                    model,
-                    validated.table.column_names,
-                    conn.dialect,
-                    validated.explicit_serial,
-                    on_conflict,
-                    validated.given,
-                )
-                driver, driver_conn = await driver_of(conn)
-                summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
-                announce(conn, summary, ())
-                written: int = await driver.write(
-                    driver_conn,
-                    write_target,
-                    validated.table,
-                    on_conflict=on_conflict,
-                    chunk_size=chunk,
-                    progress=bar,
-                )
-                finished(conn, summary, ())
+                if not resolved.known or resolved.create:
+                    # In a savepoint with the rows: a failed write leaves no table.
+                    async with conn.begin_nested():
+                        await ensure_table(conn, resolved)
+                        return await write(conn)
+                return await write(conn)
+
+    async def write(conn: AsyncConnection) -> int:
+        complete = validated
+        if on_conflict == "update":
+            key = conflict_key(resolved.table, validated.given)
+            complete = await complete_upsert(conn, resolved.table, name, validated, key)
+        write_target = _target(resolved.table, name, conn.dialect, complete, on_conflict)
+        if complete.table.num_rows == 0:
+            return 0
+        driver, driver_conn = await driver_of(conn)
+        summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
+        announce(conn, summary, ())
+        written: int = await driver.write(
+            driver_conn,
+            write_target,
+            complete.table,
+            on_conflict=on_conflict,
+            chunk_size=chunk,
+            progress=bar,
+        )
+        finished(conn, summary, ())
         return written
 
     try:

@@ -1,4 +1,7 @@
-"""Vectorised validation of a DataFrame against a SQLModel table, for ``insert_frame``.
+"""Vectorised validation of a DataFrame against a table, for ``insert_frame``.
+
+The table is a SQLModel table class or a plain SQLAlchemy ``Table`` (reflected, or made
+from the frame by ``create=True``); a plain table has no pydantic rules to add.
 
 The type rules it applies live in the type registry: each column is checked and
 converted by its kind's function in :mod:`toolkit.types.convert` (the value rules of
@@ -13,7 +16,7 @@ Every failure of every row is collected, then raised together as
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +35,7 @@ from .types.cells import is_missing
 from .types.convert import convert, writable
 from .types.spec import ColumnSpec, spec_from_type
 
-__all__ = ["ValidatedFrame", "validate_frame"]
+__all__ = ["ValidatedFrame", "conflict_key", "unique_keys", "validate_frame"]
 
 
 @dataclass
@@ -53,6 +56,11 @@ class ValidatedFrame:
     explicit_serial: str | None
     #: Database names of the columns the caller's frame holds (not filled by defaults).
     given: tuple[str, ...] = ()
+    #: NOT NULL columns without a default that the frame lacks (only for an upsert,
+    #: where rows that already exist need them not): new rows need them.
+    missing_required: tuple[str, ...] = ()
+    #: The frame's row labels, in the order of ``table``'s rows.
+    labels: pd.Index | None = None
 
 
 class _Errors:
@@ -76,7 +84,7 @@ class _Errors:
     def add_column(self, column: str, message: str) -> None:
         self.rows.append((-1, None, column, None, message))
 
-    def raise_if_any(self, model: type[Any]) -> None:
+    def raise_if_any(self, name: str) -> None:
         if not self.rows:
             return
         order = {name: k for k, name in enumerate(self.frame.columns)}
@@ -92,10 +100,10 @@ class _Errors:
                 "message": list(messages),
             }
         )
-        raise FrameValidationError(model.__name__, errors)
+        raise FrameValidationError(name, errors)
 
 
-def _constraints(model: type[Any], name: str) -> list[Any]:
+def _constraints(model: type[Any] | None, name: str) -> list[Any]:
     info = getattr(model, "model_fields", {}).get(name)
     return list(info.metadata) if info is not None else []
 
@@ -104,7 +112,7 @@ def _present(series: pd.Series) -> np.ndarray:
     return np.asarray(series.notna(), dtype=bool)
 
 
-def _numeric_bounds(model: type[Any], col: str, array: pa.Array, errors: _Errors) -> None:
+def _numeric_bounds(model: type[Any] | None, col: str, array: pa.Array, errors: _Errors) -> None:
     checks = {
         at.Ge: (pc.less, "at least", "ge"),
         at.Gt: (pc.less_equal, "greater than", "gt"),
@@ -156,7 +164,14 @@ def _custom_validators(
             converted[name] = pa.array(out, pa.string())
 
 
-def _unique_keys(table: Table) -> list[tuple[str, ...]]:
+def unique_keys(table: Table) -> list[tuple[str, ...]]:
+    """Every key of ``table`` whose values are unique in all rows, by column name.
+
+    The primary key first, then unique columns, unique constraints (composite
+    included) and unique indexes. A partial unique index (``WHERE ...``) is no key: it
+    binds only some rows, and ``ON CONFLICT`` cannot name it by its columns alone.
+    Expression indexes have no columns and are left out.
+    """
     keys = [tuple(c.name for c in table.primary_key.columns)]
     keys += [(c.name,) for c in table.columns if c.unique]
     keys += [
@@ -164,16 +179,35 @@ def _unique_keys(table: Table) -> list[tuple[str, ...]]:
         for con in table.constraints
         if isinstance(con, UniqueConstraint)
     ]
-    keys += [tuple(c.name for c in ix.columns) for ix in table.indexes if ix.unique]
+    keys += [
+        tuple(c.name for c in ix.columns)
+        for ix in table.indexes
+        if ix.unique and not _partial(ix) and len(ix.columns) == len(ix.expressions)
+    ]
     return [k for k in dict.fromkeys(keys) if k]
 
 
-def _has_default(key: str, column: Column[Any], model: type[Any]) -> bool:
+def _partial(index: Any) -> bool:
+    return any(options.get("where") is not None for options in index.dialect_options.values())
+
+
+def conflict_key(table: Table, columns: Sequence[str]) -> tuple[str, ...]:
+    """The key an upsert matches rows on: the first of :func:`unique_keys` whose columns
+    are all in ``columns`` (database names); ``()`` when none is."""
+    for key in unique_keys(table):
+        if all(k in columns for k in key):
+            return key
+    return ()
+
+
+def _has_default(key: str, column: Column[Any], model: type[Any] | None) -> bool:
     info = getattr(model, "model_fields", {}).get(key)
     has_model_default = info is not None and not info.is_required()
     return (
         column.default is not None
         or column.server_default is not None
+        or column.identity is not None
+        or column.computed is not None
         or (
             column.primary_key
             and column.autoincrement in (True, "auto")
@@ -201,7 +235,7 @@ def _default_values(column: Column[Any], info: Any, n: int) -> list[Any] | None:
 
 
 def _defaults(
-    model: type[Any], frame: pd.DataFrame, by_key: dict[str, Column[Any]]
+    model: type[Any] | None, frame: pd.DataFrame, by_key: dict[str, Column[Any]]
 ) -> pd.DataFrame:
     """Add the columns the frame lacks that have a Python-side default.
 
@@ -223,8 +257,41 @@ def _defaults(
     )
 
 
-def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
-    """Check every cell of ``frame`` against ``model``'s table and pydantic rules.
+def _table_of(target: type[Any] | Table) -> tuple[type[Any] | None, Table, str]:
+    """The model (None for a plain table), its table and the name errors use."""
+    if isinstance(target, Table):
+        return None, target, target.fullname
+    table: Table | None = getattr(target, "__table__", None)
+    if table is None:
+        raise ConfigurationError(
+            f"{target!r} is not a table; pass a SQLModel class with table=True, a "
+            "sqlalchemy Table or a table's name."
+        )
+    return target, table, target.__name__
+
+
+def string_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column label a string: a label that is not one (``0``, a
+    tuple) names the column ``str(label)``, as pandas' ``to_sql`` names it."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.set_axis([c if isinstance(c, str) else str(c) for c in frame.columns], axis=1)
+
+
+def validate_frame(
+    target: type[Any] | Table, frame: pd.DataFrame, *, on_conflict: str = "error"
+) -> ValidatedFrame:
+    """Check every cell of ``frame`` against a table, and a model's pydantic rules.
+
+    Parameters
+    ----------
+    target : SQLModel table class or sqlalchemy.Table
+    frame : pandas.DataFrame
+        Column labels that are not strings name the columns ``str(label)``.
+    on_conflict : str
+        With ``"update"`` a NOT NULL column without a default may be missing from the
+        frame (rows that exist keep their value); it is listed in
+        ``ValidatedFrame.missing_required`` for the caller to check the new rows.
 
     Returns
     -------
@@ -236,36 +303,43 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         Lists every bad cell (row label, column, value, message); column-level problems
         (unknown or missing columns) have ``row`` None.
     """
-    table: Table | None = getattr(model, "__table__", None)
-    if table is None:
-        raise ConfigurationError(
-            f"{model!r} is not a table model; pass a SQLModel class with table=True."
-        )
+    model, table, name = _table_of(target)
     # Fields by attribute name (a field may be named apart from its column); a frame may
     # name a column by either (read_frame names them as the SQL result does).
-    by_key: dict[str, Column[Any]] = dict(sa_inspect(model).columns.items())
+    by_key: dict[str, Column[Any]] = (
+        dict(sa_inspect(model).columns.items())
+        if model is not None
+        else {c.key: c for c in table.columns}
+    )
     by_name = {c.name: k for k, c in by_key.items() if c.name not in by_key}
+    frame = string_labels(frame)
     frame = frame.rename(columns={n: by_name[n] for n in frame.columns if n in by_name})
     errors = _Errors(frame)
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
-    for name in duplicated:
-        errors.add_column(str(name), "appears more than once in the frame")
+    for label in duplicated:
+        errors.add_column(label, "appears more than once in the frame")
     unknown = [c for c in frame.columns if c not in by_key]
-    for name in unknown:
-        errors.add_column(
-            str(name), f"is not a column of {model.__name__} (its columns: {', '.join(by_key)})"
-        )
-    errors.raise_if_any(model)
+    for label in unknown:
+        errors.add_column(label, f"is not a column of {name} (its columns: {', '.join(by_key)})")
+    for label in frame.columns:
+        if label in by_key and by_key[label].computed is not None:
+            errors.add_column(
+                label, "is computed by the database (GENERATED): leave it out of the frame"
+            )
+    errors.raise_if_any(name)
 
     given = tuple(by_key[k].name for k in frame.columns)
     frame = _defaults(model, frame, by_key)
-    for key, column in by_key.items():
-        if (
-            key not in frame.columns
-            and not column.nullable
-            and not _has_default(key, column, model)
-        ):
-            errors.add_column(key, "is required (NOT NULL, no default) but missing from the frame")
+    missing_required = tuple(
+        column.name
+        for key, column in by_key.items()
+        if key not in frame.columns and not column.nullable and not _has_default(key, column, model)
+    )
+    if on_conflict != "update":
+        for column_name in missing_required:
+            errors.add_column(
+                column_name, "is required (NOT NULL, no default) but missing from the frame"
+            )
 
     converted: dict[str, pa.Array] = {}
     fields: dict[str, pa.Field] = {}
@@ -275,10 +349,15 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         column = by_key[key]
         spec = spec_from_type(column.name, column.type)
         if not writable(spec):
+            instead = (
+                "Write those rows with crud.create_many instead."
+                if model is not None
+                else "Leave the column out of the frame, or write it with SQL."
+            )
             raise ConfigurationError(
                 f"insert_frame cannot write column {key!r} of type {column.type}: the "
                 "type registry (toolkit.types) has no family for it, so its values could "
-                "not be checked. Write those rows with crud.create_many instead."
+                f"not be checked. {instead}"
             )
         series = frame[key]
         array, field = convert(series, spec, errors, key, constraints=_constraints(model, key))
@@ -296,10 +375,11 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
         fields[key] = field
         specs[key] = spec
 
-    _custom_validators(model, frame, errors, converted)
+    if model is not None:
+        _custom_validators(model, frame, errors, converted)
     present_frame = frame[list(converted)]
     key_of = {c.name: k for k, c in by_key.items()}
-    for unique in _unique_keys(table):
+    for unique in unique_keys(table):
         key_cols = tuple(key_of.get(n, n) for n in unique)
         if all(k in converted for k in key_cols):
             subset = present_frame[list(key_cols)]
@@ -309,8 +389,15 @@ def validate_frame(model: type[Any], frame: pd.DataFrame) -> ValidatedFrame:
                 key_cols[0],
                 f"repeats the key ({', '.join(key_cols)}) of another row in the frame",
             )
-    errors.raise_if_any(model)
+    errors.raise_if_any(name)
     names = list(converted)
     schema = pa.schema([fields[k].with_type(converted[k].type) for k in names])
     arrow_table = pa.Table.from_arrays([converted[k] for k in names], schema=schema)
-    return ValidatedFrame(arrow_table, [specs[k] for k in names], explicit_serial, given)
+    return ValidatedFrame(
+        arrow_table,
+        [specs[k] for k in names],
+        explicit_serial,
+        given,
+        missing_required if on_conflict == "update" else (),
+        frame.index,
+    )

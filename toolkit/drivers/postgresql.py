@@ -325,10 +325,14 @@ async def write(
     stage = f"toolkit_stage_{uuid.uuid4().hex[:12]}"
     async with conn.transaction():  # a savepoint inside the caller's transaction
         if staged:
-            # Conflicts are resolved by INSERT ... ON CONFLICT, which COPY cannot do.
+            # Conflicts are resolved by INSERT ... ON CONFLICT, which COPY cannot do. The
+            # stage holds the written columns only, typed as the table's, without its
+            # constraints: the table's defaults (identity, serial) and NOT NULL apply
+            # when the staged rows go in.
+            cols = ", ".join(target.quoted_columns)
             await conn.execute(
-                f'CREATE TEMP TABLE "{stage}" (LIKE {target.table} INCLUDING DEFAULTS) '
-                "ON COMMIT DROP"
+                f'CREATE TEMP TABLE "{stage}" ON COMMIT DROP AS SELECT {cols} '
+                f"FROM {target.table} WITH NO DATA"
             )
         name, schema = (stage, None) if staged else (target.name, target.schema)
         with _woken_when_lost(conn):
