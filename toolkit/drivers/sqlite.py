@@ -29,7 +29,7 @@ from ..dtypes import (
 )
 from . import WriteTarget
 
-__all__ = ["read", "stream", "write"]
+__all__ = ["advance_sequence", "read", "stream", "write"]
 
 T = TypeVar("T")
 #: While a cancelled job runs on, interrupt it again this often.
@@ -236,3 +236,7 @@ async def write(
         raise
     await _in_thread(conn, lambda raw: raw.execute("RELEASE toolkit_insert_frame"))
     return written
+
+
+async def advance_sequence(conn: Any, table: str, column: str) -> None:
+    """Nothing to do: SQLite gives a new row ``MAX(rowid) + 1``, past explicit ids."""

@@ -1,0 +1,168 @@
+"""``IN`` over a list of any length, as one bound parameter.
+
+A list of up to :data:`EXPANDED_MAX` values is sent as ``IN (:v1, :v2, ...)``. A longer
+one would pass the drivers' limits on bound parameters (32,767 for PostgreSQL's wire
+protocol, 32,766 for SQLite), so it travels as a single parameter: an array on
+PostgreSQL (``col = ANY(:values)``, ``(a, b) IN (SELECT * FROM unnest(:a, :b))``) and a
+JSON array on SQLite (``col IN (SELECT value FROM json_each(:values))``). Each value is
+first converted by the column type's own bind processor, so a date, a UUID or a decimal
+compares as it would in an ordinary ``IN``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Integer,
+    TypeDecorator,
+    Unicode,
+    bindparam,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+__all__ = ["EXPANDED_MAX", "ValuesIn", "values_in"]
+
+#: Longest list sent as one bound parameter per value.
+EXPANDED_MAX = 1000
+
+
+def _item_type(column: Any) -> Any:
+    """The type values are bound with: integers as BIGINT, so that a value beyond an
+    ``INTEGER`` column's width still compares (as :func:`~toolkit.filters.bind_for` does)."""
+    column_type = column.type
+    if isinstance(column_type, Integer) and not isinstance(column_type, Boolean):
+        return BigInteger()
+    return column_type
+
+
+class _JSONList(TypeDecorator[list[Any]]):
+    """A list bound as JSON text, each item converted by ``item_type`` first."""
+
+    impl = Unicode
+    cache_ok = False
+
+    def __init__(self, item_type: Any) -> None:
+        super().__init__()
+        self.item_type = item_type
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str:
+        process = self.item_type.dialect_impl(dialect).bind_processor(dialect)
+        items = [process(v) if process is not None else v for v in value]
+        try:
+            return json.dumps(items, default=str)
+        except ValueError as exc:  # pragma: no cover - json.dumps refuses no bound value
+            raise ValueError(f"cannot send {len(items)} values as one list: {exc}") from exc
+
+
+class ValuesIn(ColumnElement[bool]):
+    """``(columns) IN rows`` (or ``NOT IN``), the rows bound as one parameter per column.
+
+    Compiled per dialect; see the module docstring.
+    """
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(
+        self, columns: Sequence[Any], rows: Sequence[Sequence[Any]], *, negate: bool = False
+    ) -> None:
+        self.columns = list(columns)
+        self.rows = [tuple(row) for row in rows]
+        self.negate = negate
+
+
+def values_in(
+    columns: Sequence[Any], rows: Sequence[Sequence[Any]], *, negate: bool = False
+) -> ColumnElement[bool]:
+    """``(columns) [NOT] IN rows`` for any number of rows.
+
+    Parameters
+    ----------
+    columns : column expressions (one, or the parts of a composite key)
+    rows : one tuple of values per row, in ``columns`` order; no ``None`` members
+    negate : bool
+        ``NOT IN`` (one column only).
+
+    Returns
+    -------
+    A boolean expression: the plain ``IN`` up to :data:`EXPANDED_MAX` rows, else
+    :class:`ValuesIn`.
+    """
+    if len(rows) > EXPANDED_MAX:
+        return ValuesIn(columns, rows, negate=negate)
+    if len(columns) == 1:
+        values = [row[0] for row in rows]
+        single: ColumnElement[bool] = (
+            columns[0].not_in(values) if negate else columns[0].in_(values)
+        )
+        return single
+    clause: ColumnElement[bool] = tuple_(*columns).in_([tuple_(*row) for row in rows])
+    return ~clause if negate else clause
+
+
+def _process(compiler: SQLCompiler, element: Any, **kw: Any) -> str:
+    return str(compiler.process(element, **kw))
+
+
+@compiles(ValuesIn, "postgresql")
+def _compile_postgresql(element: ValuesIn, compiler: SQLCompiler, **kw: Any) -> str:
+    arrays = [
+        bindparam(None, [row[i] for row in element.rows], type_=ARRAY(_item_type(column)))
+        for i, column in enumerate(element.columns)
+    ]
+    if len(element.columns) == 1:
+        column = _process(compiler, element.columns[0], **kw)
+        array = _process(compiler, arrays[0], **kw)
+        return f"({column} <> ALL ({array}))" if element.negate else f"({column} = ANY ({array}))"
+    left = ", ".join(_process(compiler, c, **kw) for c in element.columns)
+    right = ", ".join(_process(compiler, a, **kw) for a in arrays)
+    verb = "NOT IN" if element.negate else "IN"
+    return f"(({left}) {verb} (SELECT * FROM unnest({right})))"
+
+
+@compiles(ValuesIn)
+def _compile_json(element: ValuesIn, compiler: SQLCompiler, **kw: Any) -> str:
+    if len(element.columns) == 1:
+        values = bindparam(
+            None,
+            [row[0] for row in element.rows],
+            type_=_JSONList(_item_type(element.columns[0])),
+        )
+        source = f"SELECT value FROM json_each({_process(compiler, values, **kw)})"
+        left = _process(compiler, element.columns[0], **kw)
+    else:
+        # One JSON array per row, so each part keeps its own type's conversion.
+        rows = bindparam(None, element.rows, type_=_JSONRows(element.columns))
+        parts = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(element.columns)))
+        source = f"SELECT {parts} FROM json_each({_process(compiler, rows, **kw)})"
+        left = "(" + ", ".join(_process(compiler, c, **kw) for c in element.columns) + ")"
+    verb = "NOT IN" if element.negate else "IN"
+    return f"({left} {verb} ({source}))"
+
+
+class _JSONRows(TypeDecorator[list[Any]]):
+    """Rows of a composite key bound as a JSON array of arrays."""
+
+    impl = Unicode
+    cache_ok = False
+
+    def __init__(self, columns: Sequence[Any]) -> None:
+        super().__init__()
+        self.item_types = [_item_type(c) for c in columns]
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str:
+        processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in self.item_types]
+        rows = [
+            [p(v) if p is not None else v for p, v in zip(processors, row, strict=True)]
+            for row in value
+        ]
+        return json.dumps(rows, default=str)
