@@ -99,7 +99,7 @@ async def test_match_is_full_text_search_on_postgresql(db: tk.Database, dialect:
             found = await crud.search(s, Team, name__match="cat run")
             assert [t.name for t in found] == ["The cats are running"]
         else:
-            with pytest.raises(tk.ValidationError, match="full-text.*icontains") as info:
+            with pytest.raises(tk.ValidationError, match=r"full-text.*icontains") as info:
                 await crud.search(s, Team, name__match="cat")
             assert info.value.field == "name"
 
