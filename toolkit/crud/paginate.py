@@ -31,7 +31,7 @@ from ..filters import build_filters, coerce_value, column_of, field_adapter
 from ..loading import Load
 from ..transactions import reading as _reading
 from .keys import _pk_keys, lookups_of
-from .read import _select, projection, shaped
+from .read import _select, projection, row_dict, shaped
 
 __all__ = ["Page", "paginate"]
 
@@ -342,7 +342,7 @@ async def paginate(
     next_cursor = None
     if more and keys is not None:
         last = rows[-1]
-        next_cursor = _encode(model, keys, dict(last._mapping) if selected is not None else last)
+        next_cursor = _encode(model, keys, row_dict(last, selected) if selected is not None else last)
     items = shaped(rows, selected, None)
     if selected is not None and names is not None:
         items = [{k: d[k] for k in names} for d in items]

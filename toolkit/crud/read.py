@@ -97,10 +97,16 @@ def shaped(rows: Sequence[Any], names: list[str] | None, as_: type[Any] | None) 
     """Rows of a projection as dicts, or as ``as_`` models; models unchanged."""
     if names is None:
         return list(rows)
-    dicts = [dict(row._mapping) for row in rows]
+    dicts = [row_dict(row, names) for row in rows]
     if as_ is None:
         return dicts
     return [as_.model_validate(d) for d in dicts]
+
+
+def row_dict(row: Any, names: Sequence[str]) -> dict[str, Any]:
+    """One projected row as a dict (sqlmodel gives a one-column select as scalars)."""
+    mapping = getattr(row, "_mapping", None)
+    return dict(mapping) if mapping is not None else {names[0]: row}
 
 
 def select(

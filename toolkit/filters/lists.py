@@ -70,6 +70,7 @@ class ValuesIn(ColumnElement[bool]):
     """
 
     inherit_cache = False
+    _is_implicitly_boolean = True  # a predicate: no '= 1' on SQLite
     type = Boolean()
 
     def __init__(

@@ -52,6 +52,7 @@ class _FullTextMatch(ColumnElement[bool]):
     """``column @@ plainto_tsquery(value)`` on PostgreSQL; refused elsewhere."""
 
     inherit_cache = False
+    _is_implicitly_boolean = True  # a predicate: no '= 1' on SQLite
 
     def __init__(self, column: Any, value: Any) -> None:
         self.column = column
