@@ -342,7 +342,8 @@ async def paginate(
     next_cursor = None
     if more and keys is not None:
         last = rows[-1]
-        next_cursor = _encode(model, keys, row_dict(last, selected) if selected is not None else last)
+        values = row_dict(last, selected) if selected is not None else last
+        next_cursor = _encode(model, keys, values)
     items = shaped(rows, selected, None)
     if selected is not None and names is not None:
         items = [{k: d[k] for k in names} for d in items]
