@@ -32,7 +32,7 @@ async def test_long_in_list_means_what_a_short_one_means(db: tk.Database, field:
             short = await crud.search(s, AllTypes, **{f"{field}__{op}": wanted})
             long = await crud.search(s, AllTypes, **{f"{field}__{op}": padded})
             assert [o.id for o in long] == [o.id for o in short], op
-            assert long, op
+            assert long or op == "notin", op
         with_null = await crud.search(s, AllTypes, **{f"{field}__in": [*padded, None]})
         nulls = {o.id for o in created if getattr(o, field) is None}
         in_short = {o.id for o in await crud.search(s, AllTypes, **{f"{field}__in": wanted})}

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, false, func, inspect, or_, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, inspect, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -202,34 +202,34 @@ def _decode(model: type[Any], keys: list[_Key], cursor: str) -> list[Any]:
 
 
 def _after(model: type[Any], keys: list[_Key], values: list[Any]) -> ColumnElement[bool]:
-    """Rows after ``values`` in the order ``keys`` (NULL before every value)."""
+    """Rows after ``values`` in the order ``keys`` (NULL before every value).
+
+    One row-value comparison ``(a, b) > (:a, :b)`` when every key runs the same way and
+    none can be NULL (an index range scan); else the expansion ``a > :a OR (a = :a AND
+    b > :b) ...`` with NULL placed first.
+    """
     columns = [getattr(model, name) for name, _ in keys]
+    # Bound with the column's type: SQLAlchemy refuses ``column > True`` written plainly.
+    bound = [
+        None if v is None else literal(v, c.type) for c, v in zip(columns, values, strict=True)
+    ]
     directions = {desc for _, desc in keys}
-    plain = not any(v is None for v in values) and not any(
-        _nullable(model, name) for name, _ in keys
-    )
-    if plain and len(directions) == 1:
-        left, right = tuple_(*columns), tuple_(*values)
+    nullable = [_nullable(model, name) for name, _ in keys]
+    if len(directions) == 1 and not any(nullable) and all(v is not None for v in values):
+        left = tuple_(*columns) if len(columns) > 1 else columns[0]
+        right = tuple_(*bound) if len(columns) > 1 else bound[0]
         clause: ColumnElement[bool] = left < right if directions.pop() else left > right
-        return (
-            clause
-            if len(keys) > 1
-            else (columns[0] < values[0] if keys[0][1] else columns[0] > values[0])
-        )
+        return clause
     alternatives = []
-    for i, ((name, descending), column, value) in enumerate(
-        zip(keys, columns, values, strict=True)
-    ):
+    for i, ((_, descending), column, value) in enumerate(zip(keys, columns, bound, strict=True)):
         same = [
             c.is_(None) if v is None else c == v
-            for c, v in zip(columns[:i], values[:i], strict=True)
+            for c, v in zip(columns[:i], bound[:i], strict=True)
         ]
         if descending:
             if value is None:
                 continue  # nothing sorts after NULL in a descending order
-            beyond = (
-                or_(column < value, column.is_(None)) if _nullable(model, name) else column < value
-            )
+            beyond = or_(column < value, column.is_(None)) if nullable[i] else column < value
         else:
             beyond = column.is_not(None) if value is None else column > value
         alternatives.append(and_(*same, beyond))

@@ -92,6 +92,8 @@ async def upsert_many(
     given_rows = list(rows)
     if not given_rows:
         return []
+    given = [_given(model, row) for row in given_rows]
+    key = _conflict_key(model, given)
     objs: list[M] = []
     for position, row in enumerate(given_rows):
         try:
@@ -99,8 +101,6 @@ async def upsert_many(
         except ValidationError as exc:
             exc.args = (f"row {position}: {exc.args[0]}",)
             raise
-    given = [_given(model, row) for row in given_rows]
-    key = _conflict_key(model, given)
     _refuse_repeated_keys(model, key, objs)
     if update_columns is None:
         changed = sorted(set().union(*given) - set(key))
