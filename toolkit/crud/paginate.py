@@ -326,8 +326,8 @@ async def paginate(
     stmt = _select(model, merged, load, ordering, clauses, selected)
     if cursor is not None and keys is not None:
         stmt = stmt.where(_after(model, keys, _decode(model, keys, cursor)))
-    else:
-        stmt = stmt.offset(offset or 0)
+    elif offset:
+        stmt = stmt.offset(offset)
     counting = count_total if count_total is not None else cursor is None
     async with _reading(session):
         total = None
