@@ -12,13 +12,14 @@ Every write returns objects whose columns are all loaded (server defaults and
 or lookup values of any length are one statement (see :mod:`toolkit.filters.lists`).
 
 Modules: :mod:`.validate`, :mod:`.keys` (primary keys, lookups vs options),
-:mod:`.create`, :mod:`.read`, :mod:`.write`, :mod:`.upsert`, :mod:`.paginate`.
+:mod:`.create`, :mod:`.statement` (``select`` and projections), :mod:`.read`,
+:mod:`.write`, :mod:`.upsert`, :mod:`.page`, :mod:`.paginate`.
 """
 
 from .create import create as create
 from .create import create_many as create_many
 from .create import get_or_create as get_or_create
-from .paginate import Page as Page
+from .page import Page as Page
 from .paginate import paginate as paginate
 from .read import count as count
 from .read import exists as exists
@@ -26,8 +27,8 @@ from .read import get as get
 from .read import get_by as get_by
 from .read import get_many as get_many
 from .read import search as search
-from .read import select as select
 from .read import stream as stream
+from .statement import select as select
 from .upsert import upsert as upsert
 from .upsert import upsert_many as upsert_many
 from .validate import validate as validate

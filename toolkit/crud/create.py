@@ -17,7 +17,7 @@ from ..loading import Load
 from ..transactions import reading as _reading
 from ..transactions import writing as _writing
 from .keys import _pk_keys, loaded
-from .read import _select
+from .statement import _select
 from .validate import _check_fields, validate
 
 __all__ = ["create", "create_many", "get_or_create"]

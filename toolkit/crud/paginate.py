@@ -15,9 +15,9 @@ import binascii
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, overload
 
+import pydantic
 from sqlalchemy import ColumnElement, and_, false, func, inspect, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import operators
@@ -31,83 +31,14 @@ from ..filters import build_filters, coerce_value, column_of, field_adapter
 from ..loading import Load
 from ..transactions import reading as _reading
 from .keys import _pk_keys, lookups_of
-from .read import _select, projection, row_dict, shaped
+from .page import Page
+from .statement import _select, projection, row_dict, shaped
 
 __all__ = ["Page", "paginate"]
 
 M = TypeVar("M", bound=SQLModel)
+S = TypeVar("S", bound=pydantic.BaseModel)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of results.
-
-    Attributes
-    ----------
-    items : list
-        The models (or dicts, or ``as_`` instances) on this page.
-    total : int or None
-        How many rows match the filters, over all pages; None when not counted (a
-        page by cursor, unless ``count_total=True``).
-    offset : int
-        The offset of this page (0 for a page by cursor).
-    limit : int
-        The page size.
-    next_cursor : str or None
-        Pass it as ``cursor=`` for the next page; None on the last page.
-    cursor : str or None
-        The cursor this page was read after.
-    """
-
-    items: list[T]
-    total: int | None
-    offset: int
-    limit: int
-    next_cursor: str | None = None
-    cursor: str | None = None
-
-    @property
-    def skip(self) -> int:
-        """The offset (the older name)."""
-        return self.offset
-
-    @property
-    def page(self) -> int:
-        """1-based number of this page (by offset)."""
-        return self.offset // self.limit + 1 if self.limit else 1
-
-    @property
-    def pages(self) -> int | None:
-        """Number of pages at this page size; None when the total was not counted."""
-        if self.total is None:
-            return None
-        return -(-self.total // self.limit) if self.limit else 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.next_cursor is not None
-
-    @property
-    def has_previous(self) -> bool:
-        return self.offset > 0 or self.cursor is not None
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Any:
-        return iter(self.items)
-
-    def __repr__(self) -> str:
-        if self.cursor is not None:
-            return (
-                f"Page({len(self.items)} items after a cursor, limit={self.limit}, "
-                f"has_next={self.has_next})"
-            )
-        return (
-            f"Page({self.page} of {self.pages}: {len(self.items)} items, "
-            f"total={self.total}, offset={self.offset}, limit={self.limit})"
-        )
 
 
 _Key = tuple[str, bool]  # (field, descending)
@@ -234,6 +165,63 @@ def _after(model: type[Any], keys: list[_Key], values: list[Any]) -> ColumnEleme
             beyond = column.is_not(None) if value is None else column > value
         alternatives.append(and_(*same, beyond))
     return or_(*alternatives) if alternatives else false()
+
+
+@overload
+async def paginate(
+    session: AsyncSession,
+    model: type[M],
+    *clauses: ColumnElement[bool],
+    where: Mapping[str, Any] | None = ...,
+    offset: int | None = ...,
+    limit: int = ...,
+    order_by: Any = ...,
+    cursor: str | None = ...,
+    count_total: bool | None = ...,
+    load: Load = ...,
+    columns: None = ...,
+    as_: None = ...,
+    skip: int | None = ...,
+    **lookups: Any,
+) -> Page[M]: ...
+
+
+@overload
+async def paginate(
+    session: AsyncSession,
+    model: type[M],
+    *clauses: ColumnElement[bool],
+    where: Mapping[str, Any] | None = ...,
+    offset: int | None = ...,
+    limit: int = ...,
+    order_by: Any = ...,
+    cursor: str | None = ...,
+    count_total: bool | None = ...,
+    load: Load = ...,
+    columns: Sequence[str] | None = ...,
+    as_: type[S],
+    skip: int | None = ...,
+    **lookups: Any,
+) -> Page[S]: ...
+
+
+@overload
+async def paginate(
+    session: AsyncSession,
+    model: type[M],
+    *clauses: ColumnElement[bool],
+    where: Mapping[str, Any] | None = ...,
+    offset: int | None = ...,
+    limit: int = ...,
+    order_by: Any = ...,
+    cursor: str | None = ...,
+    count_total: bool | None = ...,
+    load: Load = ...,
+    columns: Sequence[str],
+    as_: None = ...,
+    skip: int | None = ...,
+    **lookups: Any,
+) -> Page[dict[str, Any]]: ...
 
 
 async def paginate(
