@@ -77,3 +77,18 @@ async def test_a_write_by_a_long_list_is_all_or_nothing(db: tk.Database) -> None
             await crud.delete_many(s, Team, list(range(1, LONG)))
     async with db.session() as s:
         assert await crud.count(s, Team) == 5
+
+
+def test_a_long_list_is_one_parameter_and_a_plain_predicate() -> None:
+    """One bound parameter per key column, whatever the length, and on SQLite no
+    ``= 1`` around the predicate (which would keep the key's index from being used)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlmodel import select
+
+    from toolkit.filters import build_filters
+
+    stmt = select(AllTypes.id).where(*build_filters(AllTypes, {"id__in": list(range(LONG))}))
+    lite = stmt.compile(dialect=sqlite.dialect())
+    assert "json_each" in str(lite) and "= 1" not in str(lite) and len(lite.params) == 1
+    pg = stmt.compile(dialect=postgresql.asyncpg.dialect())
+    assert "unnest" in str(pg) and len(pg.params) == 1

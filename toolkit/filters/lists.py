@@ -2,9 +2,9 @@
 
 A list of up to :data:`EXPANDED_MAX` values is sent as ``IN (:v1, :v2, ...)``. A longer
 one would pass the drivers' limits on bound parameters (32,767 for PostgreSQL's wire
-protocol, 32,766 for SQLite), so it travels as a single parameter: an array on
-PostgreSQL (``col = ANY(:values)``, ``(a, b) IN (SELECT * FROM unnest(:a, :b))``) and a
-JSON array on SQLite (``col IN (SELECT value FROM json_each(:values))``). Each value is
+protocol, 32,766 for SQLite), so it travels as one parameter per column: an array on
+PostgreSQL (``(a, b) IN (SELECT * FROM unnest(:a, :b))``) and a JSON array on SQLite
+(``col IN (SELECT value FROM json_each(:values))``). Each value is
 first converted by the column type's own bind processor, so a date, a UUID or a decimal
 compares as it would in an ordinary ``IN``.
 """
@@ -23,13 +23,15 @@ from sqlalchemy import (
     TypeDecorator,
     Unicode,
     bindparam,
+    not_,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import NullType
 
-__all__ = ["EXPANDED_MAX", "ValuesIn", "values_in"]
+__all__ = ["EXPANDED_MAX", "ValuesSource", "values_in"]
 
 #: Longest list sent as one bound parameter per value.
 EXPANDED_MAX = 1000
@@ -63,22 +65,16 @@ class _JSONList(TypeDecorator[list[Any]]):
             raise ValueError(f"cannot send {len(items)} values as one list: {exc}") from exc
 
 
-class ValuesIn(ColumnElement[bool]):
-    """``(columns) IN rows`` (or ``NOT IN``), the rows bound as one parameter per column.
-
-    Compiled per dialect; see the module docstring.
-    """
+class ValuesSource(ColumnElement[Any]):
+    """The right side of ``IN``: a sub-select over rows bound as one parameter per
+    column (PostgreSQL) or one JSON parameter (SQLite). Compiled per dialect."""
 
     inherit_cache = False
-    _is_implicitly_boolean = True  # a predicate: no '= 1' on SQLite
-    type = Boolean()
 
-    def __init__(
-        self, columns: Sequence[Any], rows: Sequence[Sequence[Any]], *, negate: bool = False
-    ) -> None:
+    def __init__(self, columns: Sequence[Any], rows: Sequence[Sequence[Any]]) -> None:
         self.columns = list(columns)
         self.rows = [tuple(row) for row in rows]
-        self.negate = negate
+        self.type = NullType()
 
 
 def values_in(
@@ -91,63 +87,49 @@ def values_in(
     columns : column expressions (one, or the parts of a composite key)
     rows : one tuple of values per row, in ``columns`` order; no ``None`` members
     negate : bool
-        ``NOT IN`` (one column only).
+        ``NOT IN``.
 
     Returns
     -------
-    A boolean expression: the plain ``IN`` up to :data:`EXPANDED_MAX` rows, else
-    :class:`ValuesIn`.
+    A boolean expression: the plain ``IN`` up to :data:`EXPANDED_MAX` rows, else ``IN``
+    over a :class:`ValuesSource`.
     """
+    left = columns[0] if len(columns) == 1 else tuple_(*columns)
     if len(rows) > EXPANDED_MAX:
-        return ValuesIn(columns, rows, negate=negate)
-    if len(columns) == 1:
-        values = [row[0] for row in rows]
-        single: ColumnElement[bool] = (
-            columns[0].not_in(values) if negate else columns[0].in_(values)
-        )
-        return single
-    clause: ColumnElement[bool] = tuple_(*columns).in_([tuple_(*row) for row in rows])
-    return ~clause if negate else clause
+        clause: ColumnElement[bool] = left.op("IN", is_comparison=True)(ValuesSource(columns, rows))
+    elif len(columns) == 1:
+        clause = left.in_([row[0] for row in rows])
+    else:
+        clause = left.in_([tuple_(*row) for row in rows])
+    return not_(clause) if negate else clause
 
 
 def _process(compiler: SQLCompiler, element: Any, **kw: Any) -> str:
     return str(compiler.process(element, **kw))
 
 
-@compiles(ValuesIn, "postgresql")
-def _compile_postgresql(element: ValuesIn, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(ValuesSource, "postgresql")
+def _compile_postgresql(element: ValuesSource, compiler: SQLCompiler, **kw: Any) -> str:
     arrays = [
         bindparam(None, [row[i] for row in element.rows], type_=ARRAY(_item_type(column)))
         for i, column in enumerate(element.columns)
     ]
-    if len(element.columns) == 1:
-        column = _process(compiler, element.columns[0], **kw)
-        array = _process(compiler, arrays[0], **kw)
-        return f"({column} <> ALL ({array}))" if element.negate else f"({column} = ANY ({array}))"
-    left = ", ".join(_process(compiler, c, **kw) for c in element.columns)
-    right = ", ".join(_process(compiler, a, **kw) for a in arrays)
-    verb = "NOT IN" if element.negate else "IN"
-    return f"(({left}) {verb} (SELECT * FROM unnest({right})))"
+    return f"(SELECT * FROM unnest({', '.join(_process(compiler, a, **kw) for a in arrays)}))"
 
 
-@compiles(ValuesIn)
-def _compile_json(element: ValuesIn, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(ValuesSource)
+def _compile_json(element: ValuesSource, compiler: SQLCompiler, **kw: Any) -> str:
     if len(element.columns) == 1:
         values = bindparam(
             None,
             [row[0] for row in element.rows],
             type_=_JSONList(_item_type(element.columns[0])),
         )
-        source = f"SELECT value FROM json_each({_process(compiler, values, **kw)})"
-        left = _process(compiler, element.columns[0], **kw)
-    else:
-        # One JSON array per row, so each part keeps its own type's conversion.
-        rows = bindparam(None, element.rows, type_=_JSONRows(element.columns))
-        parts = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(element.columns)))
-        source = f"SELECT {parts} FROM json_each({_process(compiler, rows, **kw)})"
-        left = "(" + ", ".join(_process(compiler, c, **kw) for c in element.columns) + ")"
-    verb = "NOT IN" if element.negate else "IN"
-    return f"({left} {verb} ({source}))"
+        return f"(SELECT value FROM json_each({_process(compiler, values, **kw)}))"
+    # One JSON array per row, so each part keeps its own type's conversion.
+    rows = bindparam(None, element.rows, type_=_JSONRows(element.columns))
+    parts = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(element.columns)))
+    return f"(SELECT {parts} FROM json_each({_process(compiler, rows, **kw)}))"
 
 
 class _JSONRows(TypeDecorator[list[Any]]):

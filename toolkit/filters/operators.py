@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, not_, or_, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import NullType
 
 from ..dtypes import ColumnSpec, model_specs
 from ..errors import UnknownFieldError, ValidationError
@@ -48,25 +49,24 @@ def _ilike(c: Any, v: Any) -> ColumnElement[bool]:
     return clause
 
 
-class _FullTextMatch(ColumnElement[bool]):
-    """``column @@ plainto_tsquery(value)`` on PostgreSQL; refused elsewhere."""
+class _TsQuery(ColumnElement[Any]):
+    """``plainto_tsquery(value)`` on PostgreSQL; refused elsewhere, naming what to use."""
 
     inherit_cache = False
-    _is_implicitly_boolean = True  # a predicate: no '= 1' on SQLite
 
     def __init__(self, column: Any, value: Any) -> None:
         self.column = column
         self.value = value
-        self.type = true().type
+        self.type = NullType()
 
 
-@compiles(_FullTextMatch, "postgresql")
-def _match_postgresql(element: _FullTextMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    return str(compiler.process(element.column.match(element.value), **kw))
+@compiles(_TsQuery, "postgresql")
+def _tsquery_postgresql(element: _TsQuery, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"plainto_tsquery({compiler.process(bindparam(None, element.value), **kw)})"
 
 
-@compiles(_FullTextMatch)
-def _match_other(element: _FullTextMatch, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_TsQuery)
+def _tsquery_other(element: _TsQuery, compiler: SQLCompiler, **kw: Any) -> str:
     name = getattr(element.column, "key", str(element.column))
     raise ValidationError(
         getattr(getattr(element.column, "class_", None), "__name__", "lookup"),
@@ -75,6 +75,11 @@ def _match_other(element: _FullTextMatch, compiler: SQLCompiler, **kw: Any) -> s
         "no full-text index on a plain table: use icontains, like or ilike instead",
         element.value,
     )
+
+
+def _match(c: Any, v: Any) -> ColumnElement[bool]:
+    clause: ColumnElement[bool] = c.op("@@", is_comparison=True)(_TsQuery(c, v))
+    return clause
 
 
 OPERATORS: dict[str, _Op] = {
@@ -100,7 +105,7 @@ OPERATORS: dict[str, _Op] = {
     "notlike": lambda c, v: not_(_like(c, v)),
     "ilike": _ilike,
     "notilike": lambda c, v: not_(_ilike(c, v)),
-    "match": _FullTextMatch,
+    "match": _match,
 }
 
 #: Other spellings accepted for an operator (FastCRUD's and SQLAlchemy's names).
