@@ -121,3 +121,21 @@ async def test_update_many_and_delete_many_return_rowcounts(db: tk.Database) -> 
         assert await crud.update_many(s, Keyed, [1, 2, 99], qty=4) == 2
         assert await crud.delete_many(s, Keyed, [3, 4, 99]) == 2
         assert [k.qty for k in await crud.search(s, Keyed)] == [4, 4, 0]
+
+
+async def test_writes_by_ids_and_by_filter_run_the_models_validators(db: tk.Database) -> None:
+    """update_many and update_by apply the model's field validators as update does:
+    User lower-cases an e-mail and refuses one without '@'."""
+    await seed(db)
+    async with db.session() as s:
+        assert await crud.update_by(s, User, {"email": "Ann@Example.ORG"}, username="u1") == 1
+        user = await crud.get_by(s, User, username="u1")
+        assert user is not None and user.email == "ann@example.org"
+        for call in (
+            crud.update_by(s, User, {"email": "not an address"}, username="u2"),
+            crud.update_many(s, User, [user.id], email="not an address"),
+        ):
+            with pytest.raises(tk.ValidationError) as info:
+                await call
+            assert info.value.field == "email"
+        assert await crud.count(s, User, email__contains="not an") == 0

@@ -130,15 +130,33 @@ def _stored_value(column_type: Any, value: Any) -> Any:
 
 
 def _validate_fields(model: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a partial set of fields on their own (for bulk updates)."""
+    """Validate a partial set of fields on their own (for updates by ids or by filter):
+    each field's type and constraints, then the model's own validators of that field
+    (``@field_validator``), as ``update`` applies them."""
     _check_fields(model, values)
     columns = inspect(model).columns
+    probe = model.model_construct()
     out: dict[str, Any] = {}
     for name, value in values.items():
         try:
             checked = field_adapter(model, name, lookup=False).validate_python(value)
         except pydantic.ValidationError as exc:
             raise ValidationError(model.__name__, name, exc.errors()[0]["msg"], value) from exc
+        checked = _field_validators(model, probe, name, checked)
         out[name] = _stored_value(columns[name].type, checked)
         _check_column(model, name, out[name])
     return out
+
+
+def _field_validators(model: type[Any], probe: Any, name: str, value: Any) -> Any:
+    """``value`` after the model's validators of field ``name`` (pydantic's
+    validate-assignment path, on an empty instance). A failure of a validator of the
+    whole model (it sees the other fields empty) says nothing about this field."""
+    try:
+        model.__pydantic_validator__.validate_assignment(probe, name, value)
+    except pydantic.ValidationError as exc:
+        mine = [e for e in exc.errors() if tuple(e["loc"][:1]) == (name,)]
+        if mine:
+            raise ValidationError(model.__name__, name, mine[0]["msg"], value) from exc
+        return value
+    return getattr(probe, name, value)
