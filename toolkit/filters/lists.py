@@ -58,11 +58,18 @@ class _JSONList(TypeDecorator[list[Any]]):
 
     def process_bind_param(self, value: Any, dialect: Any) -> str:
         process = self.item_type.dialect_impl(dialect).bind_processor(dialect)
-        items = [process(v) if process is not None else v for v in value]
-        try:
-            return json.dumps(items, default=str)
-        except ValueError as exc:  # pragma: no cover - json.dumps refuses no bound value
-            raise ValueError(f"cannot send {len(items)} values as one list: {exc}") from exc
+        return json.dumps([process(v) if process is not None else v for v in value], default=_text)
+
+
+def _text(value: Any) -> str:
+    """A bound value JSON has no type for (a decimal, a UUID...) as the text SQLite
+    compares it by; binary values have no such text."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError(
+            f"a list of more than {EXPANDED_MAX:,} binary values cannot be sent to SQLite as "
+            "one parameter; split it into lists of at most that many"
+        )
+    return str(value)
 
 
 class ValuesSource(ColumnElement[Any]):
@@ -148,4 +155,4 @@ class _JSONRows(TypeDecorator[list[Any]]):
             [p(v) if p is not None else v for p, v in zip(processors, row, strict=True)]
             for row in value
         ]
-        return json.dumps(rows, default=str)
+        return json.dumps(rows, default=_text)
