@@ -125,16 +125,23 @@ INTS = st.one_of(st.none(), st.integers(-3, 3))
 TEXTS = st.one_of(st.none(), st.text("aAbBéÉ", max_size=3))
 PATTERNS = st.text("aAbBéÉ%_", max_size=4)
 
+
+def lists_of(members: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
+    """Short lists, and long ones (past EXPANDED_MAX: one array / JSON parameter)."""
+    short = st.lists(members, max_size=3)
+    return st.one_of(short, st.lists(members, min_size=1, max_size=3).map(lambda m: m * 1001))
+
+
 INT_NEEDLES: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(("eq", "ne", "lt", "le", "gt", "ge", "gte", "lte", "is", "is_not"), INTS),
-    **{op: st.lists(INTS, max_size=3) for op in ("in", "notin", "not_in")},
+    **{op: lists_of(INTS) for op in ("in", "notin", "not_in")},
     "between": st.tuples(INTS, INTS),
     "isnull": st.booleans(),
 }
 TEXT_NEEDLES: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(("eq", "ne", "is", "is_not"), TEXTS),
     **{op: st.text("aAbBéÉ", max_size=2) for op in ("lt", "gt")},
-    **{op: st.lists(TEXTS, max_size=3) for op in ("in", "notin")},
+    **{op: lists_of(TEXTS) for op in ("in", "notin")},
     **{
         op: st.text("aAbBéÉ%_", max_size=2)
         for op in ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith")
