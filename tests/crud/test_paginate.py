@@ -150,3 +150,14 @@ async def test_order_by_columns_and_desc_expressions(db: tk.Database) -> None:
                 )
             names = ["d", "-i"] if isinstance(order_by, list) else ["-f"]
             assert seen == python_order(rows, names)
+
+
+async def test_has_next_by_total_when_the_order_is_an_expression(db: tk.Database) -> None:
+    """An order_by expression gives no cursor; has_next still says whether rows follow."""
+    async with db.session() as s:
+        await crud.create_many(s, AllTypes, [{"i": k} for k in range(5)])
+        page = await crud.paginate(s, AllTypes, limit=2, order_by=AllTypes.i * -1)
+        assert [r.i for r in page.items] == [4, 3]
+        assert page.next_cursor is None and page.has_next and page.pages == 3
+        end = await crud.paginate(s, AllTypes, offset=4, limit=2, order_by=AllTypes.i * -1)
+        assert not end.has_next and end.has_previous

@@ -57,10 +57,17 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
-        return self.next_cursor is not None
+        """Whether rows follow this page (known from the total when there is no cursor,
+        as with an ``order_by`` expression that is not a column)."""
+        if self.next_cursor is not None:
+            return True
+        if self.cursor is not None or self.total is None:
+            return False
+        return self.offset + len(self.items) < self.total
 
     @property
     def has_previous(self) -> bool:
+        """Whether rows come before this page."""
         return self.offset > 0 or self.cursor is not None
 
     def __len__(self) -> int:
