@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.exc import SAWarning
 
+from .crud import crud_methods
 from .data import make_frame, targets
 from .harness import Bench, log, machine, run_methods
 from .memory import MODES, measure_memory
@@ -23,7 +24,8 @@ from .report import DialectResults, RunInfo, render
 from .scaling import ScalePoint, run_scaling
 from .write import driver_write, write_methods
 
-SECTIONS = ("read", "memory", "write", "scaling")  # memory reads the table read loaded
+# memory and crud use the table read loaded (crud before write, which empties it)
+SECTIONS = ("read", "memory", "crud", "write", "scaling")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
 
 
@@ -96,6 +98,13 @@ def _memory(
             log(f"  [{bench.dialect} memory] {mode}: FAILED {exc}")
 
 
+def _crud(bench: Bench, frame: pd.DataFrame, args: argparse.Namespace, out: DialectResults) -> None:
+    methods = crud_methods(bench, len(frame))
+    out.crud = run_methods(
+        f"{bench.dialect} crud", methods, repeats=args.repeats, budget=args.budget
+    )
+
+
 def _write(
     bench: Bench, frame: pd.DataFrame, args: argparse.Namespace, out: DialectResults
 ) -> None:
@@ -115,7 +124,13 @@ def _scaling(
     out.scaling = run_scaling(bench, frame, repeats=args.repeats, full=full)
 
 
-SECTION_RUNNERS = {"read": _read, "memory": _memory, "write": _write, "scaling": _scaling}
+SECTION_RUNNERS = {
+    "read": _read,
+    "memory": _memory,
+    "crud": _crud,
+    "write": _write,
+    "scaling": _scaling,
+}
 
 
 def _slow_rows(args: argparse.Namespace) -> int | None:
@@ -127,7 +142,7 @@ def _run_dialect(
 ) -> None:
     sections = [s for s in SECTIONS if s in (args.only or SECTIONS)]
     bench.create_table()
-    if {"read", "memory"} & set(sections):
+    if {"read", "memory", "crud"} & set(sections):
         log(f"[{bench.dialect}] loading {len(frame):,} rows")
         driver_write(bench, frame)
         bench.settle()

@@ -22,6 +22,7 @@ class DialectResults:
     writes: dict[str, Timing] | None = None
     memory: dict[str, dict[str, Any]] | None = None
     scaling: list[ScalePoint] | None = None
+    crud: dict[str, Timing] | None = None
     errors: list[str] = field(default_factory=list)
     section_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -124,6 +125,16 @@ WRITE_TARGETS: dict[str, list[Ratio]] = {
         ("insert_frame / to_sql", "insert_frame", "to_sql", 0.35),
     ],
 }
+# Ratios of the crud section: at most (None: informational).
+CRUD_TARGETS: list[Ratio] = [
+    (
+        "last page by cursor / by offset (cursor >= 20x faster)",
+        "paginate_cursor",
+        "paginate_offset",
+        0.05,
+    ),
+    ("update_by / search + update_many", "update_by", "search_update_many", None),
+]
 STREAM_VS_READ = 1.3
 #: select(Model) may differ from selecting its columns by at most this share.
 MODEL_VS_COLUMNS = 0.10
@@ -172,6 +183,9 @@ def checks(results: list[DialectResults]) -> list[Check]:
         if r.writes is not None:
             for name, a, b, limit in WRITE_TARGETS[r.dialect]:
                 out.append(_at_most(f"{tag} write: {name}", _ratio(r.writes, a, b), limit))
+        if r.crud is not None:
+            for name, a, b, limit in CRUD_TARGETS:
+                out.append(_at_most(f"{tag} crud: {name}", _ratio(r.crud, a, b), limit))
         if r.memory is not None:
             share = None
             full, streamed = r.memory.get("read_frame"), r.memory.get("stream_frames")
@@ -223,6 +237,8 @@ def render(info: RunInfo, results: list[DialectResults]) -> str:
             ]
         if r.writes is not None:
             parts += ["", f"### Write a {info.rows:,}-row DataFrame", "", _method_table(r.writes)]
+        if r.crud is not None:
+            parts += ["", f"### CRUD on the {info.rows:,}-row table", "", _method_table(r.crud)]
     memory_rows = []
     for r in results:
         if not r.memory:

@@ -190,6 +190,11 @@ class Driver(Protocol):
         """Insert an Arrow table of validated values, all or nothing; the rows written."""
         ...
 
+    async def advance_sequence(self, conn: Any, table: str, column: str) -> None:
+        """Move the id sequence of ``table.column`` (quoted names) past the largest
+        stored id, after explicit ids were written; a no-op where ids need no sequence."""
+        ...
+
     async def lock_key(self, session: AsyncSession, key: int) -> None:
         """Hold a lock on ``key`` to the end of the session's transaction, so that
         concurrent callers for one key take turns."""

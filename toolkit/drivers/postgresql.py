@@ -45,6 +45,7 @@ from .postgresql_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
     "abandon",
+    "advance_sequence",
     "create_engine",
     "describe",
     "insert_returning",
@@ -360,12 +361,25 @@ async def write(
             written = int(status.rsplit(" ", 1)[-1])
             await conn.execute(f'DROP TABLE "{stage}"')
         if target.serial_column is not None:
-            # Explicit ids do not move the sequence; move it past them so later inserts
-            # that let the database pick an id do not collide.
-            await conn.execute(
-                "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST("
-                f"(SELECT COALESCE(MAX({target.serial_column}), 0) FROM {target.table}), 1))",
-                target.table,
-                target.serial_column.strip('"'),
-            )
+            await advance_sequence(conn, target.table, target.serial_column)
     return written
+
+
+async def advance_sequence(conn: Any, table: str, column: str) -> None:
+    """Move the id sequence of ``table.column`` past the largest stored id.
+
+    Explicit ids do not move the sequence; without this, a later insert that lets the
+    database pick an id collides with them.
+
+    Parameters
+    ----------
+    conn : asyncpg.Connection
+    table, column : str
+        Quoted (``table`` schema-qualified as needed) names of an auto-incrementing key.
+    """
+    await conn.execute(
+        "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST("
+        f"(SELECT COALESCE(MAX({column}), 0) FROM {table}), 1))",
+        table,
+        column.strip('"'),
+    )

@@ -34,6 +34,7 @@ from .sqlite_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
     "abandon",
+    "advance_sequence",
     "create_engine",
     "describe",
     "insert_returning",
@@ -300,3 +301,7 @@ async def write(
         raise
     await _in_thread(conn, lambda raw: raw.execute("RELEASE toolkit_insert_frame"))
     return written
+
+
+async def advance_sequence(conn: Any, table: str, column: str) -> None:
+    """Nothing to do: SQLite gives a new row ``MAX(rowid) + 1``, past explicit ids."""

@@ -147,7 +147,17 @@ class _UTCDateTime(DATETIME):
 
 
 def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    """``lower()`` for SQLite, folding as PostgreSQL's does: one character at a time.
+
+    Python's ``str.lower`` differs in two places only: a final capital sigma becomes
+    the final small sigma U+03C2 (PostgreSQL: U+03C3), and U+0130 (capital I with dot)
+    becomes ``i`` plus a combining dot (PostgreSQL: ``i``).
+    """
+    if not isinstance(value, str):
+        return value
+    if "\u03a3" in value or "\u0130" in value:
+        return "".join(c.lower()[0] for c in value)
+    return value.lower()
 
 
 def _upper(value: Any) -> Any:

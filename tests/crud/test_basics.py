@@ -16,7 +16,7 @@ import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Post, Team, User, UserCreate, UserRead
 
-from .frame_models import AllTypes, Pair, Renamed
+from ..frame_models import AllTypes, Pair, Renamed
 
 
 def user(i: int, **extra: object) -> dict[str, object]:
@@ -166,7 +166,7 @@ async def test_search_with_lookups_and_order(db: tk.Database) -> None:
 async def test_paginate(db: tk.Database) -> None:
     await seed(db, 23)
     async with db.session() as s:
-        page = await crud.paginate(s, User, skip=20, limit=10)
+        page = await crud.paginate(s, User, offset=20, limit=10)
         assert page.total == 23 and len(page) == 3
         assert [u.id for u in page.items] == [21, 22, 23]
         assert (page.page, page.pages, page.has_next, page.has_previous) == (3, 3, False, True)
@@ -176,6 +176,9 @@ async def test_paginate(db: tk.Database) -> None:
         assert first.total == 3 and first.has_next is False
         with pytest.raises(tk.ValidationError):
             await crud.paginate(s, User, limit=0)
+        with pytest.warns(DeprecationWarning, match="offset="):
+            old = await crud.paginate(s, User, skip=20, limit=10)
+        assert [u.id for u in old.items] == [21, 22, 23] and old.skip == old.offset == 20
 
 
 async def test_stream_yields_all_in_chunks(db: tk.Database) -> None:

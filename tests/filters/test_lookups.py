@@ -8,10 +8,10 @@ from sqlmodel import select
 
 import toolkit as tk
 from toolkit import crud
-from toolkit.demo import User
-from toolkit.filters import OPERATORS, build_filters
+from toolkit.demo import Team, User
+from toolkit.filters import ALIASES, OPERATORS, build_filters
 
-from .frame_models import Pair
+from ..frame_models import Pair
 
 NAMES = ["alice", "bob", "carol", "dave", "100%_real"]
 
@@ -55,6 +55,23 @@ CASES = [
     ({"full_name__isnull": False}, ["alice", "carol", "100%_real"]),
     ({"full_name": None}, ["bob", "dave"]),
     ({"is_active": True, "credits__gt": 10, "username__ne": "dave"}, ["carol", "100%_real"]),
+    # FastCRUD's spellings and the operators it has beyond the ones above
+    ({"credits__gte": 30}, ["dave", "100%_real"]),
+    ({"credits__lte": 10}, ["alice", "bob"]),
+    ({"id__not_in": [1, 2, 3]}, ["dave", "100%_real"]),
+    ({"credits__between": (10, 30)}, ["bob", "carol", "dave"]),
+    ({"credits__between": [30, 10]}, []),
+    ({"full_name__is": None}, ["bob", "dave"]),
+    ({"full_name__is_not": None}, ["alice", "carol", "100%_real"]),
+    ({"full_name__is": "ALICE"}, ["alice"]),
+    ({"full_name__is_not": "ALICE"}, ["bob", "carol", "dave", "100%_real"]),
+    ({"username__like": "%a%e"}, ["alice", "dave"]),
+    ({"username__like": "_o_"}, ["bob"]),
+    ({"username__like": "100\\%\\_%"}, ["100%_real"]),
+    ({"username__like": "A%"}, []),
+    ({"username__notlike": "%a%"}, ["bob"]),
+    ({"full_name__ilike": "%r%"}, ["carol", "100%_real"]),
+    ({"full_name__notilike": "a%"}, ["carol", "100%_real"]),
 ]
 
 
@@ -67,15 +84,39 @@ async def test_lookup(db: tk.Database, lookups: dict[str, object], expected: lis
 
 
 def test_every_operator_is_covered() -> None:
+    """Every operator and every other spelling has a case (``match`` has its own test)."""
     used = {key.partition("__")[2] or "eq" for lookups, _ in CASES for key in lookups}
-    assert used == set(OPERATORS)
+    assert used | {"match"} == set(OPERATORS) | set(ALIASES) - {"isnot", "not_like", "not_ilike"}
+
+
+async def test_match_is_full_text_search_on_postgresql(db: tk.Database, dialect: str) -> None:
+    """``match`` is PostgreSQL full-text search (stemmed words); on SQLite, a
+    ValidationError that says what to use instead."""
+    async with db.session() as s:
+        await crud.create(s, Team, name="The cats are running")
+        await crud.create(s, Team, name="dog")
+        if dialect == "postgresql":
+            found = await crud.search(s, Team, name__match="cat run")
+            assert [t.name for t in found] == ["The cats are running"]
+        else:
+            with pytest.raises(tk.ValidationError, match=r"full-text.*icontains") as info:
+                await crud.search(s, Team, name__match="cat")
+            assert info.value.field == "name"
+
+
+def test_unknown_operator_lists_both_spellings() -> None:
+    with pytest.raises(tk.UnknownFieldError) as info:
+        build_filters(User, {"credits__greater": 1})
+    message = str(info.value)
+    for name in ["ge (gte)", "le (lte)", "notin (not_in)", "like", "between", "is_not"]:
+        assert name in message
 
 
 @pytest.mark.parametrize(
     ("lookups", "match"),
     [
         ({"nickname": "x"}, "nickname"),
-        ({"username__like": "x"}, "like"),
+        ({"username__likes": "x"}, "likes"),
         ({"username__icontains__x": "y"}, "icontains__x"),
     ],
     ids=["unknown-field", "unknown-op", "too-deep"],
