@@ -14,6 +14,7 @@ or ``AsyncSession`` it joins that transaction: reads see its uncommitted writes,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ from .errors import (
     translate_integrity_error,
     unavailable,
 )
+from .scale import read_partitioned, stream_partitioned
 from .transactions import autocommits, retry_conflicts
 from .validation import validate_frame
 
@@ -285,6 +287,21 @@ def _retype(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
     return out
 
 
+async def _read_on(
+    conn: AsyncConnection,
+    query: Any,
+    params: Mapping[str, Any] | None,
+    dtypes: Mapping[str, Any] | None,
+) -> pd.DataFrame:
+    """Read ``query`` whole on ``conn`` (already inside the right transaction)."""
+    fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
+    frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
+    _finished(conn, sql, args)
+    if specs is None and _declared(query, dtypes):
+        frame = _retype(frame, _declared(query, dtypes))
+    return frame
+
+
 async def read_frame(
     source: Source,
     query: Any,
@@ -292,6 +309,9 @@ async def read_frame(
     params: Mapping[str, Any] | None = None,
     index_col: str | Sequence[str] | None = None,
     dtypes: Mapping[str, Any] | None = None,
+    partition_on: str | None = None,
+    partitions: int = 4,
+    bounds: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     """Run a query and return its result as a DataFrame typed by the columns' SQL types.
 
@@ -306,6 +326,18 @@ async def read_frame(
         Set as the index.
     dtypes : mapping of column name to a SQLAlchemy type or kind, optional
         Overrides the type rules for those columns (mostly for raw SQL on SQLite).
+    partition_on : str, optional
+        A column of the result (integer, numeric, date or date/time) to split the read
+        by: ``partitions`` ranges of it, plus its NULLs, are read concurrently on
+        connections of their own, all on one snapshot (see :mod:`toolkit.scale`). The
+        result equals the unpartitioned read: same rows, dtypes and, when the query's
+        ORDER BY leads with this column, order (a query ordered otherwise is read
+        whole). With a connection or session as source, the read runs once on it.
+    partitions : int
+        How many ranges (default 4); at most the pool's size read at once.
+    bounds : (lowest, highest), optional
+        Where the ranges are cut; default the column's min and max. Rows outside
+        still belong to the first or the last range.
 
     Returns
     -------
@@ -325,12 +357,21 @@ async def read_frame(
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
     """
     with _driver_errors():
-        async with _read_connection(source) as conn:
-            fast, driver, sql, args, specs = await _prepare(conn, query, params, dtypes)
-            frame: pd.DataFrame = await fast.read(driver, sql, args, specs)
-            _finished(conn, sql, args)
-    if specs is None and _declared(query, dtypes):
-        frame = _retype(frame, _declared(query, dtypes))
+        engine = _engine_of(source) if partition_on is not None else None
+        if engine is not None and partition_on is not None:
+            frame = await read_partitioned(
+                engine,
+                query,
+                params=params,
+                dtypes=dtypes,
+                partition_on=partition_on,
+                partitions=partitions,
+                bounds=bounds,
+                read=_read_on,
+            )
+        else:
+            async with _read_connection(source) as conn:
+                frame = await _read_on(conn, query, params, dtypes)
     if index_col is not None:
         frame = frame.set_index(index_col if isinstance(index_col, str) else list(index_col))
     return frame
@@ -343,6 +384,9 @@ async def stream_frames(
     chunk_size: int = 50_000,
     params: Mapping[str, Any] | None = None,
     dtypes: Mapping[str, Any] | None = None,
+    partition_on: str | None = None,
+    partitions: int = 4,
+    bounds: Sequence[Any] | None = None,
 ) -> AsyncIterator[pd.DataFrame]:
     """Yield the result of a query as DataFrames of ``chunk_size`` rows.
 
@@ -360,7 +404,14 @@ async def stream_frames(
     Parameters
     ----------
     chunk_size : int
-        Rows per frame; every frame but the last has exactly this many.
+        Rows per frame; every frame but the last has exactly this many (partitioned:
+        at most this many, every piece starting a new frame).
+    partition_on, partitions, bounds
+        As in :func:`read_frame`: the pieces are read concurrently on one snapshot and
+        yielded in result order, each in frames of at most ``chunk_size`` rows; a few
+        pieces are read ahead, so memory holds a few pieces, not one chunk. Raw SQL on
+        SQLite, whose types are inferred from the values, is read whole first so that
+        every frame has the same dtypes.
 
     Examples
     --------
@@ -369,6 +420,24 @@ async def stream_frames(
     """
     if chunk_size <= 0:
         raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
+    engine = _engine_of(source) if partition_on is not None else None
+    if engine is not None and partition_on is not None:
+        with _driver_errors():
+            pieces = stream_partitioned(
+                engine,
+                query,
+                chunk_size=chunk_size,
+                params=params,
+                dtypes=dtypes,
+                partition_on=partition_on,
+                partitions=partitions,
+                bounds=bounds,
+                read=_read_on,
+            )
+            async with contextlib.aclosing(pieces):
+                async for frame in pieces:
+                    yield frame
+        return
     with _driver_errors():
         async with _read_connection(source) as conn:
             complete = False
