@@ -7,6 +7,8 @@
 
 from . import crud as crud
 from .crud import Page as Page
+from .dask_io import insert_dask as insert_dask
+from .dask_io import read_dask as read_dask
 from .database import Database as Database
 from .database import connect as connect
 from .errors import ConfigurationError as ConfigurationError
@@ -63,8 +65,10 @@ __all__ = [
     "connect",
     "count_queries",
     "crud",
+    "insert_dask",
     "insert_frame",
     "load_ipython_extension",
+    "read_dask",
     "read_frame",
     "run",
     "run_transaction",

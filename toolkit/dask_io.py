@@ -1,0 +1,553 @@
+"""Dask: read a query as a Dask DataFrame, and load a Dask DataFrame into a table.
+
+``read_dask`` plans the pieces of a partitioned read (:mod:`toolkit.partition`) on the
+client, and each Dask partition reads one piece in a worker through the toolkit's own
+fast paths (``read_frame``), on a connection the worker opens from the database's URL.
+Each piece is compiled to SQL text with typed parameters and typed result columns on
+the client, so workers need no model classes. The URL travels inside the graph as an
+opaque value whose ``repr`` hides it: it is never part of a task's name or key, and
+never logged.
+
+Consistency: a partition is read when the graph computes, in a read transaction of
+its own. Each partition is consistent in itself; partitions read at different moments
+may see different committed states (a row moved across ranges by a concurrent writer
+can be seen twice or not at all). For one snapshot, use
+``read_frame(..., partition_on=...)``; for Dask, read when writers are quiet.
+
+``insert_dask`` validates and loads each partition in a worker. On PostgreSQL the
+workers COPY into an UNLOGGED staging table, then one transaction moves the staged
+rows into the target (``on_conflict`` as in ``insert_frame``) and drops the staging
+table; on any failure (a bad row, a dead worker) the staging table is dropped and the
+target is untouched. On SQLite, which has one writer, the workers validate the
+partitions and the client writes them in turn in one transaction.
+
+Pointing the same code at a cluster of several machines: create
+``distributed.Client("tcp://scheduler:8786")`` instead of a ``LocalCluster``; every
+worker must reach the database at the URL the Database was made with (a SQLite file
+must be on a path every worker sees; PostgreSQL at a host name the workers resolve).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import TextClause, bindparam, column, false, text
+from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .database import Database
+from .errors import ConfigurationError
+from .frames import OnConflict, _driver_errors, _someone_watching, _target, insert_frame, read_frame
+from .partition import bounds_query, check_options, piece_query, plan_pieces
+
+__all__ = ["insert_dask", "read_dask"]
+
+Source = Database | AsyncEngine
+
+
+def _require_dask() -> None:
+    missing = [m for m in ("dask.dataframe", "distributed") if not _installed(m)]
+    if missing:
+        raise ConfigurationError(
+            f"read_dask and insert_dask need {' and '.join(missing)}, which are not "
+            "installed; install the extra: pip install 'toolkit[dask]'."
+        )
+
+
+def _installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+class _Secret:
+    """A value (a URL with its password, connect_args) that never shows in a repr,
+    a log line or a Dask key."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<toolkit connection settings: hidden>"
+
+    def __dask_tokenize__(self) -> str:
+        return "toolkit-connection"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return (_Secret, (self.value,))
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One piece compiled for a worker: SQL text, typed parameters, typed columns."""
+
+    sql: str
+    params: tuple[tuple[str, Any, Any], ...]
+    columns: tuple[tuple[str, Any], ...]
+
+    def statement(self) -> Any:
+        stmt = text(self.sql).bindparams(
+            *(bindparam(name, value, type_=type_) for name, value, type_ in self.params)
+        )
+        if self.columns:
+            return stmt.columns(*(column(name, type_) for name, type_ in self.columns))
+        return stmt
+
+
+def _named_dialect(dialect: Dialect) -> Dialect:
+    """The dialect's base form with ``:name`` parameters (no driver-specific casts)."""
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        return PGDialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    return SQLiteDialect(paramstyle="named")
+
+
+def _compile_piece(stmt: Any, values: Mapping[str, Any], dialect: Dialect) -> _Piece:
+    if isinstance(stmt, TextClause):
+        return _Piece(stmt.text, tuple((k, v, None) for k, v in values.items()), ())
+    compiled: Any = stmt.compile(
+        dialect=_named_dialect(dialect), compile_kwargs={"render_postcompile": True}
+    )
+    binds = compiled.binds
+    params = []
+    for name, value in compiled.construct_params(dict(values)).items():
+        bind = binds.get(name)
+        if bind is None:
+            bind = binds.get(name.rsplit("_", 1)[0])
+        params.append((name, value, bind.type if bind is not None else None))
+    columns = tuple((c.name, c.type) for c in stmt.selected_columns)
+    return _Piece(compiled.string, tuple(params), columns)
+
+
+def _engine(source: Any) -> AsyncEngine:
+    if isinstance(source, Database):
+        return source.engine
+    if isinstance(source, AsyncEngine):
+        return source
+    raise ConfigurationError(
+        f"read_dask and insert_dask take a Database or an AsyncEngine (workers connect "
+        f"by its URL), not {type(source).__name__}."
+    )
+
+
+def _url(source: Any) -> URL:
+    return source.url if isinstance(source, Database) else _engine(source).url
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion in a worker (a thread with no event loop)."""
+    return asyncio.run(coro)
+
+
+async def _with_db(settings: _Secret, work: Any) -> Any:
+    from .database import connect
+
+    url, connect_args = settings.value
+    db = connect(url, connect_args=connect_args) if connect_args else connect(url)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
+
+
+def _read_piece(settings: _Secret, piece: _Piece, meta: pd.DataFrame, dtypes: Any) -> pd.DataFrame:
+    async def work(db: Database) -> pd.DataFrame:
+        return await read_frame(db, piece.statement(), dtypes=dtypes)
+
+    frame: pd.DataFrame = _run(_with_db(settings, work))
+    if not frame.dtypes.equals(meta.dtypes):
+        frame = frame.astype(meta.dtypes.to_dict())
+    return frame
+
+
+async def read_dask(
+    source: Source,
+    query: Any,
+    *,
+    partition_on: str,
+    npartitions: int,
+    bounds: Sequence[Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    dtypes: Mapping[str, Any] | None = None,
+    connect_args: Mapping[str, Any] | None = None,
+) -> Any:
+    """Return a query's result as a ``dask.dataframe.DataFrame`` read by Dask's workers.
+
+    The column's range is split as in ``read_frame(partition_on=...)``: ``npartitions``
+    ranges (NULLs joining the last partition). Each partition is read when the graph
+    computes, in a worker, by ``read_frame`` on a connection of its own made from the
+    database's URL (see the module notes for the consistency this gives).
+
+    Parameters
+    ----------
+    source : Database or AsyncEngine
+    query : SQLAlchemy select or SQL string
+    partition_on : str
+        An integer, numeric, date or date/time column of the result.
+    npartitions : int
+        How many ranges, so Dask partitions.
+    bounds : (lowest, highest), optional
+        Default: the column's min and max, read now.
+    params : mapping, optional
+        Values of ``:name`` parameters.
+    dtypes : mapping, optional
+        As in :func:`toolkit.read_frame`.
+    connect_args : mapping, optional
+        Passed to each worker's ``tk.connect`` (for example ``server_settings``).
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Its ``meta`` has the dtypes ``read_frame`` gives this query.
+
+    Raises
+    ------
+    ConfigurationError
+        Dask is not installed (the ``toolkit[dask]`` extra), or an option is wrong.
+
+    Examples
+    --------
+    >>> ddf = await tk.read_dask(db, select(Event), partition_on="id", npartitions=16)
+    >>> ddf.groupby("kind").size().compute()
+    """
+    _require_dask()
+    dd: Any = importlib.import_module("dask.dataframe")
+
+    check_options(partition_on, npartitions, bounds)
+    engine = _engine(source)
+    dialect = engine.dialect
+    if bounds is None:
+        stmt, values = bounds_query(query, partition_on, dialect, params)
+        with _driver_errors():
+            async with engine.connect() as conn:
+                row = (await conn.execute(stmt, values)).one()
+        lowest, highest = row[0], row[1]
+    else:
+        lowest, highest = bounds
+    pieces = plan_pieces(lowest, highest, npartitions)
+    nulls = [p for p in pieces if p.nulls]
+    ranges = [p for p in pieces if not p.nulls]
+    compiled = [
+        _compile_piece(*piece_query(query, partition_on, p, dialect, params), dialect)
+        for p in ranges + nulls
+    ]
+    meta = await _meta(source, query, params, dtypes)
+    settings = _Secret((_url(source), dict(connect_args) if connect_args else None))
+    # The NULL piece is small or empty: it rides with the last range.
+    groups = [[c] for c in compiled[:-2]] + [compiled[-2:]] if len(compiled) > 1 else [compiled]
+    return dd.from_map(
+        _read_group,
+        groups,
+        settings=settings,
+        meta_frame=meta,
+        dtypes=dict(dtypes) if dtypes else None,
+        meta=meta,
+        label="toolkit-read",
+        enforce_metadata=False,
+    )
+
+
+def _read_group(
+    group: list[_Piece], *, settings: _Secret, meta_frame: pd.DataFrame, dtypes: Any
+) -> pd.DataFrame:
+    frames = [_read_piece(settings, p, meta_frame, dtypes) for p in group]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+async def _meta(
+    source: Source,
+    query: Any,
+    params: Mapping[str, Any] | None,
+    dtypes: Mapping[str, Any] | None,
+) -> pd.DataFrame:
+    """An empty frame with the dtypes of the result.
+
+    A select gives them from an empty read (its columns are typed); raw SQL from its
+    first 1,000 rows (SQLite infers types from the values).
+    """
+    raw = _raw_sql(query)
+    if raw is None:
+        frame = await read_frame(source, query.where(false()), params=params, dtypes=dtypes)
+        return frame.iloc[:0]
+    sample = f"SELECT * FROM ({raw}) AS _tk_meta LIMIT 1000"
+    frame = await read_frame(source, sample, params=params, dtypes=dtypes)
+    return frame.iloc[:0]
+
+
+def _raw_sql(query: Any) -> str | None:
+    raw = query if isinstance(query, str) else getattr(query, "text", None)
+    return raw.strip().rstrip(";").rstrip() if isinstance(raw, str) else None
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+def _load_partition(
+    frame: pd.DataFrame,
+    *,
+    settings: _Secret,
+    model: type[Any],
+    stage: str,
+    schema: str | None,
+) -> tuple[tuple[str, ...], tuple[str, ...], str | None, int]:
+    """Validate a partition and COPY it into the staging table (in a worker).
+
+    Returns the columns written, the columns the frame gave, the explicit serial key
+    and the rows written.
+    """
+    from .drivers import WriteTarget, driver_for
+    from .frames import _join_driver_transaction
+    from .validation import validate_frame
+
+    validated = validate_frame(model, frame)
+    names = tuple(validated.table.column_names)
+    if validated.table.num_rows == 0:
+        return names, tuple(validated.given), validated.explicit_serial, 0
+
+    async def work(db: Database) -> int:
+        async with db.engine.connect() as conn, conn.begin():
+            await _join_driver_transaction(conn)
+            prep = conn.dialect.identifier_preparer
+            target = WriteTarget(
+                table=_qualified(prep, stage, schema),
+                name=stage,
+                schema=schema,
+                columns=names,
+                quoted_columns=tuple(prep.quote(c) for c in names),
+                conflict_columns=(),
+            )
+            raw = await conn.get_raw_connection()
+            written: int = await driver_for(conn.dialect.name).write(
+                raw.driver_connection,
+                target,
+                validated.table,
+                on_conflict="error",
+                chunk_size=100_000,
+                progress=_Quiet(),
+            )
+            return written
+
+    rows: int = _run(_with_db(settings, work))
+    return names, tuple(validated.given), validated.explicit_serial, rows
+
+
+def _validate_partition(frame: pd.DataFrame, *, model: type[Any]) -> pd.DataFrame:
+    """Validate a partition in a worker (SQLite: the client writes it afterwards)."""
+    from .validation import validate_frame
+
+    validate_frame(model, frame)
+    return frame
+
+
+class _Quiet:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _qualified(prep: Any, name: str, schema: str | None) -> str:
+    quoted = prep.quote(name)
+    return f"{prep.quote_schema(schema)}.{quoted}" if schema else quoted
+
+
+def _bar(total: int, progress: bool | None, desc: str) -> Any:
+    show = progress if progress is not None else _someone_watching()
+    if not show:
+        return _Quiet()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="partitions")
+
+
+def _client() -> Any:
+    from distributed import get_client
+
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+def _gather(tasks: list[Any], bar: Any) -> list[Any]:
+    """Compute delayed tasks (on the distributed client when there is one), moving
+    ``bar`` as each finishes; the first failure cancels the rest and is raised."""
+    client = _client()
+    if client is None:
+        dask: Any = importlib.import_module("dask")
+        results = list(dask.compute(*tasks))
+        bar.update(len(tasks))
+        return results
+    as_completed: Any = importlib.import_module("distributed").as_completed
+    futures = client.compute(tasks)
+    try:
+        for future in as_completed(futures):
+            future.result()  # raises the partition's error
+            bar.update(1)
+        return [f.result() for f in futures]
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+async def insert_dask(
+    target: Source,
+    model: type[Any],
+    ddf: Any,
+    *,
+    on_conflict: OnConflict = "error",
+    connect_args: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> int:
+    """Validate and load a Dask DataFrame into a table, all or nothing.
+
+    Parameters
+    ----------
+    target : Database or AsyncEngine
+    model : SQLModel table class
+        Importable by the workers (defined in a module, not only in a notebook).
+    ddf : dask.dataframe.DataFrame
+        Columns named as the model's fields, as for ``insert_frame``.
+    on_conflict : {"error", "ignore", "update"}
+        As in :func:`toolkit.insert_frame`.
+    connect_args : mapping, optional
+        Passed to each worker's ``tk.connect``.
+    progress : bool, optional
+        A progress bar that moves as partitions finish (default: when a person watches).
+
+    Returns
+    -------
+    int
+        Rows written.
+
+    Raises
+    ------
+    FrameValidationError
+        A partition held a bad row; nothing was written.
+    DuplicateError, ForeignKeyError, NotNullError
+        The database refused the rows; nothing was written.
+    ConfigurationError
+        Dask is not installed, or an option is wrong.
+
+    Examples
+    --------
+    >>> n = await tk.insert_dask(db, Event, ddf)
+    """
+    _require_dask()
+    if on_conflict not in ("error", "ignore", "update"):
+        raise ConfigurationError(
+            f"on_conflict must be 'error', 'ignore' or 'update', not {on_conflict!r}."
+        )
+    if getattr(model, "__table__", None) is None:
+        raise ConfigurationError(
+            f"{model!r} is not a table model; pass a SQLModel class with table=True."
+        )
+    engine = _engine(target)
+    settings = _Secret((_url(target), dict(connect_args) if connect_args else None))
+    bar = _bar(ddf.npartitions, progress, f"insert {model.__name__}")
+    try:
+        with _driver_errors(model):
+            if engine.dialect.name != "postgresql":
+                return await _insert_in_turn(target, model, ddf, on_conflict, bar)
+            return await _insert_staged(engine, settings, model, ddf, on_conflict, bar)
+    finally:
+        bar.close()
+
+
+async def _insert_in_turn(
+    target: Source, model: type[Any], ddf: Any, on_conflict: OnConflict, bar: Any
+) -> int:
+    """SQLite: partitions validated in the workers, written in turn in one transaction."""
+    dask: Any = importlib.import_module("dask")
+
+    parts = [
+        dask.delayed(_validate_partition)(p, model=model)
+        for p in ddf.to_delayed(optimize_graph=True)
+    ]
+    frames = await asyncio.to_thread(_gather, parts, bar)
+    database = target if isinstance(target, Database) else None
+    engine = _engine(target)
+    written = 0
+    if database is not None:
+        async with database.transaction() as session:
+            for frame in frames:
+                written += await insert_frame(session, model, frame, on_conflict=on_conflict)
+        return written
+    async with engine.connect() as conn, conn.begin():
+        for frame in frames:
+            written += await insert_frame(conn, model, frame, on_conflict=on_conflict)
+    return written
+
+
+async def _insert_staged(
+    engine: AsyncEngine,
+    settings: _Secret,
+    model: type[Any],
+    ddf: Any,
+    on_conflict: str,
+    bar: Any,
+) -> int:
+    """PostgreSQL: workers COPY into an UNLOGGED staging table; one transaction moves it."""
+    dask: Any = importlib.import_module("dask")
+
+    table = model.__table__
+    stage = f"_tk_stage_{uuid.uuid4().hex[:16]}"
+    schema = table.schema
+    async with engine.begin() as conn:
+        prep = conn.dialect.identifier_preparer
+        staged = _qualified(prep, stage, schema)
+        target_name = prep.format_table(table)
+        await conn.exec_driver_sql(
+            f"CREATE UNLOGGED TABLE {staged} (LIKE {target_name} INCLUDING DEFAULTS)"
+        )
+    try:
+        loads = [
+            dask.delayed(_load_partition)(
+                p, settings=settings, model=model, stage=stage, schema=schema
+            )
+            for p in ddf.to_delayed(optimize_graph=True)
+        ]
+        results = await asyncio.to_thread(_gather, loads, bar)
+        written = [r for r in results if r[3] > 0]
+        if not written:
+            return 0
+        names, given, serial, _ = written[0]
+        async with engine.begin() as conn:
+            write_target = _target(model, names, conn.dialect, serial, on_conflict, given)
+            cols = ", ".join(write_target.quoted_columns)
+            key = ", ".join(write_target.conflict_columns)
+            order = f" ORDER BY {key}" if key else ""
+            action = write_target.conflict_clause(on_conflict, excluded="EXCLUDED")
+            moved = await conn.exec_driver_sql(
+                f"INSERT INTO {write_target.table} ({cols}) SELECT {cols} FROM {staged}"
+                f"{order}{action}"
+            )
+            if write_target.serial_column is not None:
+                # Explicit ids do not move the sequence: move it past them.
+                await conn.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence(:t, :c), GREATEST("
+                        f"(SELECT COALESCE(MAX({write_target.serial_column}), 0) "
+                        f"FROM {write_target.table}), 1))"
+                    ),
+                    {"t": write_target.table, "c": write_target.serial_column.strip('"')},
+                )
+            return int(moved.rowcount)
+    finally:
+        with contextlib.suppress(Exception):
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {staged}")
