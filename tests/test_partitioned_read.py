@@ -230,3 +230,28 @@ async def test_sql_text_clause_partitions(filled: tk.Database) -> None:
     whole = await tk.read_frame(filled, query)
     parts = await tk.read_frame(filled, query, partition_on="id", partitions=3)
     pd.testing.assert_frame_equal(parts, whole)
+
+
+async def test_partitioned_read_beside_writers_filling_the_pool(db: tk.Database) -> None:
+    """Writers holding every pooled connection while they wait for the write lock must
+    not stall a partitioned read (its connections are taken before its SQLite gate
+    takes the lock)."""
+    frame = pd.DataFrame(
+        {"id": range(1, ACCOUNTS + 1), "code": [f"c{k}" for k in range(1, ACCOUNTS + 1)]}
+    )
+    frame["qty"] = START
+    await tk.insert_frame(db, Keyed, frame)
+
+    async def transfer(k: int) -> None:
+        async with db.transaction() as s:
+            await s.exec(update(Keyed).where(Keyed.id == 1 + k % 50).values(qty=Keyed.qty - 1))
+            await s.exec(update(Keyed).where(Keyed.id == 351 + k % 50).values(qty=Keyed.qty + 1))
+
+    writers = asyncio.gather(*(transfer(k) for k in range(60)))
+    reads = [
+        tk.read_frame(db, select(Keyed.id, Keyed.qty), partition_on="id", partitions=4)
+        for _ in range(3)
+    ]
+    got = await asyncio.wait_for(asyncio.gather(*reads), timeout=25)
+    await writers
+    assert all(int(g["qty"].sum()) == ACCOUNTS * START for g in got)

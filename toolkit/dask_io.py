@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -145,7 +146,20 @@ def _engine(source: Any) -> AsyncEngine:
 
 
 def _url(source: Any) -> URL:
-    return source.url if isinstance(source, Database) else _engine(source).url
+    """The URL workers connect by: a SQLite file by its absolute path (a worker's
+    working folder may differ); an in-memory SQLite database cannot be shared."""
+    url: URL = source.url if isinstance(source, Database) else _engine(source).url
+    if url.get_backend_name() != "sqlite":
+        return url
+    database = url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        raise ConfigurationError(
+            "An in-memory SQLite database lives inside this process: Dask's workers "
+            "cannot open it. Use a SQLite file (tk.connect('data.db')) or PostgreSQL."
+        )
+    if database.startswith("file:"):
+        return url
+    return url.set(database=os.path.abspath(database))
 
 
 def _run(coro: Any) -> Any:
@@ -230,6 +244,7 @@ async def read_dask(
     check_options(partition_on, npartitions, bounds)
     engine = _engine(source)
     dialect = engine.dialect
+    settings = _Secret((_url(source), dict(connect_args) if connect_args else None))
     if bounds is None:
         stmt, values = bounds_query(query, partition_on, dialect, params)
         with _driver_errors():
@@ -246,7 +261,6 @@ async def read_dask(
         for p in ranges + nulls
     ]
     meta = await _meta(source, query, params, dtypes)
-    settings = _Secret((_url(source), dict(connect_args) if connect_args else None))
     # The NULL piece is small or empty: it rides with the last range.
     groups = [[c] for c in compiled[:-2]] + [compiled[-2:]] if len(compiled) > 1 else [compiled]
     return dd.from_map(
@@ -457,12 +471,12 @@ async def insert_dask(
             f"{model!r} is not a table model; pass a SQLModel class with table=True."
         )
     engine = _engine(target)
-    settings = _Secret((_url(target), dict(connect_args) if connect_args else None))
     bar = _bar(ddf.npartitions, progress, f"insert {model.__name__}")
     try:
         with _driver_errors(model):
             if engine.dialect.name != "postgresql":
                 return await _insert_in_turn(target, model, ddf, on_conflict, bar)
+            settings = _Secret((_url(target), dict(connect_args) if connect_args else None))
             return await _insert_staged(engine, settings, model, ddf, on_conflict, bar)
     finally:
         bar.close()

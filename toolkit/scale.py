@@ -84,47 +84,57 @@ async def snapshot_connections(
 async def _pg_snapshot(
     engine: AsyncEngine, count: int, stack: contextlib.AsyncExitStack
 ) -> list[AsyncConnection]:
-    async def begin() -> AsyncConnection:
-        conn = await stack.enter_async_context(engine.connect())
-        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        await conn.begin()
-        return conn
-
-    lead = await begin()
-    conns = [lead]
-    if count > 1:
-        snapshot = (await lead.exec_driver_sql("SELECT pg_export_snapshot()")).scalar_one()
-        if not _SNAPSHOT_ID.match(str(snapshot)):
-            raise RuntimeError(f"PostgreSQL returned an unexpected snapshot id {snapshot!r}")
-        for _ in range(count - 1):
-            conn = await begin()
-            # Must be the transaction's first statement; the id cannot be a parameter.
-            await conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            conns.append(conn)
-    else:
+    # Every connection first, so that no transaction stays open while the pool is waited on.
+    conns = [
+        await (await stack.enter_async_context(engine.connect())).execution_options(
+            isolation_level="REPEATABLE READ"
+        )
+        for _ in range(count)
+    ]
+    lead = conns[0]
+    await lead.begin()
+    if count == 1:
         await lead.exec_driver_sql("SELECT 1")
+        return conns
+    snapshot = (await lead.exec_driver_sql("SELECT pg_export_snapshot()")).scalar_one()
+    if not _SNAPSHOT_ID.match(str(snapshot)):
+        raise RuntimeError(f"PostgreSQL returned an unexpected snapshot id {snapshot!r}")
+    for conn in conns[1:]:
+        await conn.begin()
+        # Must be the transaction's first statement; the id cannot be a parameter.
+        await conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
     return conns
 
 
 async def _sqlite_snapshot(
     engine: AsyncEngine, count: int, stack: contextlib.AsyncExitStack
 ) -> list[AsyncConnection]:
-    async def begin() -> AsyncConnection:
-        conn = await stack.enter_async_context(engine.connect())
-        conn = await conn.execution_options(**{READ_ONLY_OPTION: True})
+    # Every connection is taken from the pool before the gate takes the write lock:
+    # waiting for a pooled connection while holding the lock would wait on writers
+    # that hold connections while they wait for the lock.
+    conns = [
+        await (await stack.enter_async_context(engine.connect())).execution_options(
+            **{READ_ONLY_OPTION: True}
+        )
+        for _ in range(count)
+    ]
+
+    async def begin(conn: AsyncConnection) -> None:
         await conn.begin()
         # A WAL read transaction takes its snapshot at its first read, not at BEGIN.
         await conn.exec_driver_sql("SELECT count(*) FROM sqlite_master")
-        return conn
 
     if count == 1:
-        return [await begin()]
-    async with engine.connect() as gate:
-        await gate.begin()  # BEGIN IMMEDIATE: no writer commits until the readers began
-        try:
-            return [await begin() for _ in range(count)]
-        finally:
-            await gate.rollback()
+        await begin(conns[0])
+        return conns
+    gate = await stack.enter_async_context(engine.connect())
+    await gate.begin()  # BEGIN IMMEDIATE: no writer commits until the readers began
+    try:
+        for conn in conns:
+            await begin(conn)
+    finally:
+        await gate.rollback()
+    return conns
 
 
 def _ordered(
