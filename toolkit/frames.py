@@ -31,7 +31,7 @@ from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.selectable import TextualSelect
 
 from .database import READ_ONLY_OPTION, Database
-from .drivers import WriteTarget, driver_for
+from .drivers import WriteTarget, driver_for, sqlite_adbc
 from .dtypes import ColumnSpec, empty_frame, override_specs, spec_from_type, values_to_frame
 from .errors import (
     ConfigurationError,
@@ -302,6 +302,34 @@ async def _read_on(
     return frame
 
 
+async def _read_adbc(
+    source: Source,
+    query: Any,
+    params: Mapping[str, Any] | None,
+    dtypes: Mapping[str, Any] | None,
+) -> pd.DataFrame | None:
+    """A SQLite file read outside a transaction, through ADBC (see
+    :mod:`toolkit.drivers.sqlite_adbc`); None when that path does not apply."""
+    engine = _engine_of(source)
+    if engine is None or engine.dialect.name != "sqlite":
+        return None
+    path = sqlite_adbc.usable_path(engine.url)
+    if path is None or not sqlite_adbc.available():
+        return None
+    sql, args, specs = _compile(query, params, engine.dialect)
+    declared = _declared(query, dtypes)
+    if specs is None and declared:
+        return None  # types declared over inferred ones: the aiosqlite path applies them
+    if specs is not None:
+        specs = override_specs(specs, declared)
+    frame = await sqlite_adbc.read(path, sql, args, specs)
+    if frame is not None:
+        async with engine.connect() as conn:
+            _announce(conn, sql, args)
+            _finished(conn, sql, args)
+    return frame
+
+
 async def read_frame(
     source: Source,
     query: Any,
@@ -370,8 +398,12 @@ async def read_frame(
                 read=_read_on,
             )
         else:
-            async with _read_connection(source) as conn:
-                frame = await _read_on(conn, query, params, dtypes)
+            adbc = await _read_adbc(source, query, params, dtypes)
+            if adbc is not None:
+                frame = adbc
+            else:
+                async with _read_connection(source) as conn:
+                    frame = await _read_on(conn, query, params, dtypes)
     if index_col is not None:
         frame = frame.set_index(index_col if isinstance(index_col, str) else list(index_col))
     return frame
