@@ -9,6 +9,7 @@ Each request on stdin is a frame of ``!BQ`` (status, length) and a pickled
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import struct
 import sys
@@ -68,7 +69,11 @@ def serve() -> None:
     import adbc_driver_sqlite.dbapi as adbc
     import pyarrow as pa
 
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # The protocol gets its own copy of stdout; whatever a library prints goes to
+    # stderr instead of into an answer.
+    stdin = sys.stdin.buffer
+    stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while True:
         try:
             _, request = receive(stdin)
