@@ -34,7 +34,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .database import READ_ONLY_OPTION
 from .drivers import driver_for
 from .dtypes import infer_specs, values_to_frame
-from .errors import ConfigurationError
 from .partition import Piece, bounds_query, check_options, order_of, piece_query, plan_pieces
 
 __all__ = ["read_partitioned", "snapshot_connections", "stream_partitioned"]
@@ -163,6 +162,9 @@ async def _plan(
     bounds: Sequence[Any] | None,
 ) -> list[Piece] | None:
     """The pieces to read in result order (None: read the query whole)."""
+    ordered, order = order_of(query, partition_on, conn.dialect)
+    if ordered and order is None:
+        return None
     if bounds is None:
         stmt, values = bounds_query(query, partition_on, conn.dialect, params)
         row = (await conn.execute(stmt, values)).one()
@@ -171,15 +173,6 @@ async def _plan(
         lowest, highest = bounds
     pieces = plan_pieces(lowest, highest, partitions)
     return _ordered(pieces, query, partition_on, conn.dialect)
-
-
-def _check(source_engine: AsyncEngine | None) -> AsyncEngine:
-    if source_engine is None:
-        raise ConfigurationError(
-            "A partitioned read needs a Database or AsyncEngine to open connections of "
-            "its own; inside a transaction, read without partition_on."
-        )
-    return source_engine
 
 
 async def _read_pieces(
@@ -260,7 +253,6 @@ async def read_partitioned(
     whole on one connection (only the database can merge its own ordering).
     """
     check_options(partition_on, partitions, bounds)
-    engine = _check(engine)
     count = _connections_for(engine, partitions)
     async with snapshot_connections(engine, count) as conns:
         pieces = await _plan(conns[0], query, params, partition_on, partitions, bounds)
@@ -297,7 +289,6 @@ async def stream_partitioned(
     dtypes of the whole result.
     """
     check_options(partition_on, partitions, bounds)
-    engine = _check(engine)
     count = _connections_for(engine, partitions)
     inferred = isinstance(query, str) or not hasattr(query, "subquery")
     inferred = inferred and not hasattr(driver_for(engine.dialect.name), "describe")
