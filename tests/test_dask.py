@@ -207,3 +207,18 @@ async def test_without_dask_names_the_extra(
         await tk.read_dask(db, text("SELECT 1 AS x"), partition_on="x", npartitions=2)
     with pytest.raises(tk.ConfigurationError, match=r"toolkit\[dask\]"):
         await tk.insert_dask(db, Keyed, None)
+
+
+async def test_read_dask_typed_text_query(db: tk.Database, client: Any) -> None:
+    from sqlalchemy import Integer, String, column
+
+    await tk.insert_frame(db, Keyed, _keyed(40))
+    query = text("SELECT id, code FROM test_keyed").columns(
+        column("id", Integer), column("code", String)
+    )
+    ddf = await tk.read_dask(
+        db, query, partition_on="id", npartitions=2, connect_args=_settings(db)
+    )
+    got = (await asyncio.to_thread(ddf.compute)).sort_values("id", ignore_index=True)
+    expected = (await tk.read_frame(db, query)).sort_values("id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected)

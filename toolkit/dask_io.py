@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import TextClause, bindparam, column, false, text
+from sqlalchemy import TextClause, bindparam, column, false, select, text
 from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -295,7 +295,9 @@ async def _meta(
     """
     raw = _raw_sql(query)
     if raw is None:
-        frame = await read_frame(source, query.where(false()), params=params, dtypes=dtypes)
+        sub = query.subquery("_tk_meta")
+        empty = select(*sub.c).where(false())
+        frame = await read_frame(source, empty, params=params, dtypes=dtypes)
         return frame.iloc[:0]
     sample = f"SELECT * FROM ({raw}) AS _tk_meta LIMIT 1000"
     frame = await read_frame(source, sample, params=params, dtypes=dtypes)
