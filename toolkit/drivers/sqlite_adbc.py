@@ -106,6 +106,13 @@ class _Helper:
             raise _HelperError(bytes(payload).decode("utf-8", "replace"))
         return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
 
+    def kill(self) -> None:
+        """Kill the helper now (without the lock: a request may hold it, and then ends
+        with the helper's output)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
     def close(self) -> None:
         """End the helper process (its stdin closed; killed if it does not end)."""
         with self._lock:
@@ -193,8 +200,21 @@ async def read(
     """
     if not available():
         return None
+    request = asyncio.ensure_future(
+        asyncio.to_thread(_helper.request, path, sql, args, specs is None)
+    )
     try:
-        table = await asyncio.to_thread(_helper.request, path, sql, args, specs is None)
+        table = await asyncio.shield(request)
+    except asyncio.CancelledError:
+        # A cancelled read (a notebook interrupt) ends the helper's query by ending
+        # the helper; the next read starts a new one.
+        _helper.kill()
+        with contextlib.suppress(BaseException):
+            await request
+        raise
+    except _HelperError:
+        return None
+    try:
         return await asyncio.to_thread(_frame, table, specs)
-    except (_HelperError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
