@@ -34,7 +34,7 @@ import contextlib
 import importlib
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -487,26 +487,44 @@ async def insert_dask(
 async def _insert_in_turn(
     target: Source, model: type[Any], ddf: Any, on_conflict: OnConflict, bar: Any
 ) -> int:
-    """SQLite: partitions validated in the workers, written in turn in one transaction."""
-    dask: Any = importlib.import_module("dask")
+    """SQLite: partitions validated in the workers, written in turn in one transaction.
 
+    With a distributed client the workers validate ahead while the client writes, and
+    each partition is fetched only when its turn comes, so the client holds about one
+    partition at a time.
+    """
+    dask: Any = importlib.import_module("dask")
     parts = [
         dask.delayed(_validate_partition)(p, model=model)
         for p in ddf.to_delayed(optimize_graph=True)
     ]
-    frames = await asyncio.to_thread(_gather, parts, bar)
-    database = target if isinstance(target, Database) else None
     engine = _engine(target)
-    written = 0
-    if database is not None:
-        async with database.transaction() as session:
-            for frame in frames:
-                written += await insert_frame(session, model, frame, on_conflict=on_conflict)
-        return written
-    async with engine.connect() as conn, conn.begin():
-        for frame in frames:
+    frames = _in_order(parts, bar)
+    async with contextlib.aclosing(frames), engine.connect() as conn, conn.begin():
+        written = 0
+        async for frame in frames:
             written += await insert_frame(conn, model, frame, on_conflict=on_conflict)
     return written
+
+
+async def _in_order(parts: list[Any], bar: Any) -> AsyncGenerator[pd.DataFrame, None]:
+    """The computed partitions in order, one fetched at a time (all at once without a
+    distributed client)."""
+    client = _client()
+    if client is None:
+        for frame in await asyncio.to_thread(_gather, parts, _Quiet()):
+            bar.update(1)
+            yield frame
+        return
+    futures = client.compute(parts)
+    try:
+        for future in futures:
+            frame = await asyncio.to_thread(future.result)
+            bar.update(1)
+            yield frame
+            future.release()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
 
 
 async def _insert_staged(
