@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 from decimal import Decimal
@@ -255,3 +256,17 @@ async def test_partitioned_read_beside_writers_filling_the_pool(db: tk.Database)
     got = await asyncio.wait_for(asyncio.gather(*reads), timeout=25)
     await writers
     assert all(int(g["qty"].sum()) == ACCOUNTS * START for g in got)
+
+
+async def test_leaving_a_partitioned_stream_early_releases_everything(
+    filled: tk.Database,
+) -> None:
+    stream = tk.stream_frames(
+        filled, select(AllTypes), chunk_size=20, partition_on="id", partitions=4
+    )
+    async with contextlib.aclosing(stream):
+        async for _chunk in stream:
+            break
+    pool = filled.engine.pool
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert len(await tk.read_frame(filled, select(AllTypes), partition_on="id")) == 500
