@@ -7,8 +7,8 @@
 
 from . import crud as crud
 from .crud import Page as Page
-from .dask_io import insert_dask as insert_dask
 from .dask_io import read_dask as read_dask
+from .dask_load import insert_dask as insert_dask
 from .database import Database as Database
 from .database import connect as connect
 from .errors import ConfigurationError as ConfigurationError
