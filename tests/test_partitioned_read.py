@@ -270,3 +270,16 @@ async def test_leaving_a_partitioned_stream_early_releases_everything(
     pool = filled.engine.pool
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
     assert len(await tk.read_frame(filled, select(AllTypes), partition_on="id")) == 500
+
+
+async def test_a_failing_piece_leaves_the_pool_sound(filled: tk.Database) -> None:
+    """One range fails on PostgreSQL (division by zero at id 250) while the others read:
+    the error is the toolkit's and the next read works."""
+    sql = "SELECT id, 1 / (id - 250) AS x FROM test_all_types"
+    if filled.dialect == "postgresql":
+        with pytest.raises(tk.QueryError, match="division by zero"):
+            await tk.read_frame(filled, sql, partition_on="id", partitions=4)
+    else:  # SQLite's 1 / 0 is NULL
+        assert len(await tk.read_frame(filled, sql, partition_on="id", partitions=4)) == 500
+    assert len(await tk.read_frame(filled, select(AllTypes), partition_on="id")) == 500
+    assert filled.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

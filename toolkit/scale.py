@@ -71,13 +71,23 @@ async def snapshot_connections(
     Yields
     ------
     list of AsyncConnection
-        Rolled back and returned to the pool on exit.
+        Rolled back and returned to the pool on exit; discarded instead when the
+        block raises (or is left early by a closed generator).
     """
     async with contextlib.AsyncExitStack() as stack:
         if engine.dialect.name == "postgresql":
-            yield await _pg_snapshot(engine, count, stack)
+            conns = await _pg_snapshot(engine, count, stack)
         else:
-            yield await _sqlite_snapshot(engine, count, stack)
+            conns = await _sqlite_snapshot(engine, count, stack)
+        try:
+            yield conns
+        except BaseException:
+            # A piece left halfway (an error in another piece, a cancel, a stream left
+            # early) may have ended its connection mid-COPY: none goes back to the pool.
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+            raise
 
 
 async def _pg_snapshot(
