@@ -107,3 +107,15 @@ async def test_count_queries_counts_adbc_reads(sdb: tk.Database) -> None:
     async with tk.count_queries(sdb) as log:
         await tk.read_frame(sdb, select(AllTypes))
     assert log.count == 1
+
+
+async def test_a_column_null_for_its_first_thousands_of_rows(sdb: tk.Database) -> None:
+    """ADBC types a column from its first batch: text after 3,000 NULLs does not fit.
+    The read still returns every row with the aiosqlite path's dtypes."""
+    frame = pd.DataFrame({"id": range(1, 5001), "code": [f"c{k}" for k in range(5000)]})
+    frame["note"] = [None if k < 3000 else f"n{k}" for k in range(5000)]
+    await tk.insert_frame(sdb, Keyed, frame)
+    for query in ("SELECT id, note FROM test_keyed ORDER BY id", select(Keyed).order_by(Keyed.id)):
+        got = await tk.read_frame(sdb, query)
+        assert len(got) == 5000
+        pd.testing.assert_frame_equal(got, await _through_aiosqlite(sdb, query))

@@ -88,6 +88,13 @@ def serve() -> None:
             ):
                 cursor.execute(sql, args or None)
                 table = cursor.fetch_arrow_table()
+                # The driver has been seen to end a result early (a column whose type
+                # changes after the first batch, when iterated): count the rows too.
+                cursor.execute(f"SELECT count(*) FROM ({sql})", args or None)
+                counted = cursor.fetchone()
+                expected = counted[0] if counted else None
+                if expected != table.num_rows:
+                    raise ValueError(f"ADBC read {table.num_rows} of {expected} rows")
                 if untyped:
                     _check_text_columns(cursor, sql, args, table)
                 conn.rollback()
