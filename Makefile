@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit notebooks lint typecheck bench lab clean
+.PHONY: install demo test unit notebooks lint typecheck bench bench-scale lab clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Time per row at 1M, 3M and 10M rows, and read_dask against dask's read_sql_query
+# (long: about half an hour, and a few GiB of disk).
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale_out
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -38,7 +38,17 @@ WARMUP_ROWS = 1_000
 #: The key of the method the others are compared with.
 DRIVER_LIMIT = "driver"
 #: The toolkit's own methods, always timed ``--repeats`` times.
-CORE = frozenset({"read_frame", "read_frame_columns", "read_frame_sql", "stream_frames"})
+CORE = frozenset(
+    {
+        "read_frame",
+        "read_frame_columns",
+        "read_frame_sql",
+        "stream_frames",
+        "read_frame_partitioned",
+    }
+)
+#: Partitions of the partitioned reads (the toolkit's and ConnectorX's).
+PARTITIONS = 2
 
 # Every reader takes ``limit``: None for the timed runs, WARMUP_ROWS for the warm-up.
 
@@ -71,6 +81,13 @@ def _stream_frames(bench: Bench, limit: int | None) -> int:
         return pd.concat([chunk async for chunk in stream], ignore_index=True)
 
     return len(bench.run(collect()))
+
+
+def _read_frame_partitioned(bench: Bench, limit: int | None) -> int:
+    frame = bench.run(
+        tk.read_frame(bench.db, _select(limit), partition_on="id", partitions=PARTITIONS)
+    )
+    return len(frame)
 
 
 def _pandas_read_sql(bench: Bench, limit: int | None) -> int:
@@ -124,16 +141,51 @@ import json, sys, time
 import connectorx as cx
 import pandas
 start = time.perf_counter()
-frame = cx.read_sql(sys.argv[1], sys.argv[2])
+options = json.loads(sys.argv[3])
+frame = cx.read_sql(sys.argv[1], sys.argv[2], **options)
 print(json.dumps({"rows": len(frame), "seconds": time.perf_counter() - start}))
 """
+
+# The ADBC SQLite driver statically links its own SQLite too: same reason, same child.
+_ADBC_CHILD = """
+import json, sys, time
+import adbc_driver_sqlite.dbapi as adbc
+import pandas as pd
+start = time.perf_counter()
+with adbc.connect(sys.argv[1]) as conn:
+    frame = pd.read_sql(sys.argv[2], conn)
+print(json.dumps({"rows": len(frame), "seconds": time.perf_counter() - start}))
+"""
+
+
+def _child(script: str, *args: str) -> SelfTimed:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1])
+    result = json.loads(done.stdout)
+    return SelfTimed(int(result["rows"]), float(result["seconds"]))
+
+
+def _pandas_adbc(bench: Bench, limit: int | None) -> SelfTimed:
+    return _child(_ADBC_CHILD, str(bench.target.sqlite_path), _sql(limit))
+
+
+def _connectorx_partitioned(bench: Bench, limit: int | None) -> int | SelfTimed:
+    options = {"partition_on": "id", "partition_num": PARTITIONS}
+    if limit is not None:
+        return _connectorx(bench, limit)  # the warm-up: no partitions of a LIMIT query
+    if bench.dialect == "postgresql":
+        return len(cx.read_sql(bench.target.cx_url, _sql(limit), **options))  # type: ignore[arg-type]
+    return _child(_CX_CHILD, bench.target.cx_url, _sql(limit), json.dumps(options))
 
 
 def _connectorx(bench: Bench, limit: int | None) -> int | SelfTimed:
     if bench.dialect == "postgresql":
         return len(cx.read_sql(bench.target.cx_url, _sql(limit)))
     done = subprocess.run(
-        [sys.executable, "-c", _CX_CHILD, bench.target.cx_url, _sql(limit)],
+        [sys.executable, "-c", _CX_CHILD, bench.target.cx_url, _sql(limit), "{}"],
         capture_output=True,
         text=True,
         check=False,
@@ -188,6 +240,17 @@ def read_methods(bench: Bench, rows: int, *, slow_rows: int | None, engine: Any)
             lambda n: _stream_frames(bench, n),
         ),
         (
+            "read_frame_partitioned",
+            f"tk.read_frame(db, select(BenchRow), partition_on='id', partitions={PARTITIONS})",
+            lambda n: _read_frame_partitioned(bench, n),
+        ),
+        (
+            "connectorx_partitioned",
+            f"ConnectorX cx.read_sql(partition_on='id', partition_num={PARTITIONS})"
+            + ("" if pg else " (in a child process)"),
+            lambda n: _connectorx_partitioned(bench, n),
+        ),
+        (
             "pandas",
             "pandas.read_sql (psycopg2, SQLAlchemy engine)" if pg else "pandas.read_sql (sqlite3)",
             lambda n: _pandas_read_sql(bench, n),
@@ -210,6 +273,14 @@ def read_methods(bench: Bench, rows: int, *, slow_rows: int | None, engine: Any)
             lambda n: _polars(engine, n),
         ),
     ]
+    if not pg:
+        contenders.append(
+            (
+                "pandas_adbc",
+                "pandas.read_sql over adbc-driver-sqlite (in a child process: its own SQLite)",
+                lambda n: _pandas_adbc(bench, n),
+            )
+        )
     if pg:
         contenders.append(
             (

@@ -108,11 +108,30 @@ READ_TARGETS: dict[str, list[Ratio]] = {
         ("read_frame / pandas.read_sql", "read_frame", "pandas", 0.35),
         ("read_frame / asyncpg fetch path", "read_frame", DRIVER_LIMIT, 0.6),
         ("read_frame(SQL string) / read_frame(select)", "read_frame_sql", "read_frame", 1.1),
+        (
+            "read_frame(partition_on, 2) / ConnectorX unpartitioned",
+            "read_frame_partitioned",
+            "connectorx",
+            0.8,
+        ),
+        (
+            "read_frame(partition_on, 2) / ConnectorX partition_on 2",
+            "read_frame_partitioned",
+            "connectorx_partitioned",
+            None,
+        ),
     ],
     "sqlite": [
         ("read_frame / pandas.read_sql", "read_frame", "pandas", 0.75),
         ("read_frame / ConnectorX (how far from it)", "read_frame", "connectorx", None),
         ("read_frame(SQL string) / read_frame(select)", "read_frame_sql", "read_frame", 1.1),
+        ("read_frame / pandas + ADBC", "read_frame", "pandas_adbc", 1.5),
+        (
+            "read_frame(partition_on, 2) / ConnectorX partition_on 2",
+            "read_frame_partitioned",
+            "connectorx_partitioned",
+            None,
+        ),
     ],
 }
 WRITE_TARGETS: dict[str, list[Ratio]] = {

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import toolkit as tk
+import toolkit.demo.models
 from toolkit.database import resolve_url
 
 PG_URL = os.environ.get(

@@ -11,6 +11,8 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from . import crud as crud
     from .crud import Page as Page
+    from .dask_io import read_dask as read_dask
+    from .dask_load import insert_dask as insert_dask
     from .database import Database as Database
     from .database import connect as connect
     from .errors import ConfigurationError as ConfigurationError
@@ -51,6 +53,8 @@ if _typing.TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, str | None]] = {
     "crud": (".crud", None),
     "Page": (".crud", "Page"),
+    "read_dask": (".dask_io", "read_dask"),
+    "insert_dask": (".dask_load", "insert_dask"),
     "Database": (".database", "Database"),
     "connect": (".database", "connect"),
     "ConfigurationError": (".errors", "ConfigurationError"),
@@ -112,8 +116,10 @@ __all__ = [
     "connect",
     "count_queries",
     "crud",
+    "insert_dask",
     "insert_frame",
     "load_ipython_extension",
+    "read_dask",
     "read_frame",
     "run",
     "run_transaction",

@@ -15,25 +15,56 @@ or ``AsyncSession`` it joins that transaction: reads see its uncommitted writes,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .drivers import driver_for
 from .dtypes import empty_frame, spec_from_type, values_to_frame
 from .errors import ConfigurationError
-from .frames_compile import Params, declared_types, prepare, retype
-from .frames_connection import Source, driver_errors, finished, read_connection
+from .frames_adbc import read_adbc
+from .frames_compile import Params, declared_types, positional_params_error, prepare, retype
+from .frames_connection import Source, driver_errors, engine_of, finished, read_connection
 from .frames_insert import OnConflict as OnConflict
 from .frames_insert import insert_frame as insert_frame
+from .scale import read_partitioned, stream_partitioned
+from .sqltext import named_parameters
 from .types.spec import spec_from_annotation
 
 __all__ = ["OnConflict", "Source", "insert_frame", "read_frame", "stream_frames", "to_frame"]
 
 
 # -- reading ----------------------------------------------------------------------------
+
+
+def _named(query: Any, params: Params | None) -> tuple[Any, Mapping[str, Any] | None]:
+    """Positional params of a SQL string as named ones, for reads that wrap the query."""
+    if params is None or isinstance(params, Mapping):
+        return query, params
+    if not isinstance(query, str):
+        raise positional_params_error(params)
+    sql, named = named_parameters(query, params)
+    return sql, named
+
+
+async def _read_on(
+    conn: AsyncConnection,
+    query: Any,
+    params: Params | None,
+    dtypes: Mapping[str, Any] | None,
+) -> pd.DataFrame:
+    """Read ``query`` whole on ``conn`` (already inside the right transaction)."""
+    driver, driver_conn, sql, args, specs = await prepare(conn, query, params, dtypes)
+    frame: pd.DataFrame = await driver.read(driver_conn, sql, args, specs)
+    finished(conn, sql, args)
+    declared = declared_types(query, dtypes)
+    if specs is None and declared:
+        frame = retype(frame, declared)
+    return frame
 
 
 async def read_frame(
@@ -43,6 +74,9 @@ async def read_frame(
     params: Params | None = None,
     index_col: str | Sequence[str] | None = None,
     dtypes: Mapping[str, Any] | None = None,
+    partition_on: str | None = None,
+    partitions: int = 4,
+    bounds: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     """Run a query and return its result as a DataFrame typed by the columns' SQL types.
 
@@ -61,6 +95,18 @@ async def read_frame(
         Set as the index.
     dtypes : mapping of column name to a SQLAlchemy type or kind, optional
         Overrides the type rules for those columns (mostly for raw SQL on SQLite).
+    partition_on : str, optional
+        A column of the result (integer, numeric, date or date/time) to split the read
+        by: ``partitions`` ranges of it, plus its NULLs, are read concurrently on
+        connections of their own, all on one snapshot (see :mod:`toolkit.scale`). The
+        result equals the unpartitioned read: same rows, dtypes and, when the query's
+        ORDER BY leads with this column, order (a query ordered otherwise is read
+        whole). With a connection or session as source, the read runs once on it.
+    partitions : int
+        How many ranges (default 4); at most the pool's size read at once.
+    bounds : (lowest, highest), optional
+        Where the ranges are cut; default the column's min and max. Rows outside
+        still belong to the first or the last range.
 
     Returns
     -------
@@ -84,14 +130,26 @@ async def read_frame(
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > :i", params={"i": 3})
     >>> df = await tk.read_frame(db, "SELECT * FROM users WHERE id > ?", params=[3])
     """
-    declared = declared_types(query, dtypes)
+    engine = engine_of(source) if partition_on is not None else None
     with driver_errors():
-        async with read_connection(source) as conn:
-            driver, driver_conn, sql, args, specs = await prepare(conn, query, params, dtypes)
-            frame: pd.DataFrame = await driver.read(driver_conn, sql, args, specs)
-            finished(conn, sql, args)
-    if specs is None and declared:
-        frame = retype(frame, declared)
+        frame: pd.DataFrame | None
+        if engine is not None and partition_on is not None:
+            sql, named = _named(query, params)
+            frame = await read_partitioned(
+                engine,
+                sql,
+                params=named,
+                dtypes=dtypes,
+                partition_on=partition_on,
+                partitions=partitions,
+                bounds=bounds,
+                read=_read_on,
+            )
+        else:
+            frame = await read_adbc(source, query, params, dtypes)
+            if frame is None:
+                async with read_connection(source) as conn:
+                    frame = await _read_on(conn, query, params, dtypes)
     if index_col is not None:
         frame = frame.set_index(index_col if isinstance(index_col, str) else list(index_col))
     return frame
@@ -104,6 +162,9 @@ async def stream_frames(
     chunk_size: int = 50_000,
     params: Params | None = None,
     dtypes: Mapping[str, Any] | None = None,
+    partition_on: str | None = None,
+    partitions: int = 4,
+    bounds: Sequence[Any] | None = None,
 ) -> AsyncIterator[pd.DataFrame]:
     """Yield the result of a query as DataFrames of ``chunk_size`` rows.
 
@@ -121,7 +182,14 @@ async def stream_frames(
     Parameters
     ----------
     chunk_size : int
-        Rows per frame; every frame but the last has exactly this many.
+        Rows per frame; every frame but the last has exactly this many (partitioned:
+        at most this many, every piece starting a new frame).
+    partition_on, partitions, bounds
+        As in :func:`read_frame`: the pieces are read concurrently on one snapshot and
+        yielded in result order, each in frames of at most ``chunk_size`` rows; a few
+        pieces are read ahead, so memory holds a few pieces, not one chunk. Raw SQL on
+        SQLite, whose types are inferred from the values, is read whole first so that
+        every frame has the same dtypes.
 
     Examples
     --------
@@ -130,6 +198,25 @@ async def stream_frames(
     """
     if chunk_size <= 0:
         raise ConfigurationError(f"chunk_size must be a positive number of rows, not {chunk_size}.")
+    engine = engine_of(source) if partition_on is not None else None
+    if engine is not None and partition_on is not None:
+        with driver_errors():
+            sql, named = _named(query, params)
+            pieces = stream_partitioned(
+                engine,
+                sql,
+                chunk_size=chunk_size,
+                params=named,
+                dtypes=dtypes,
+                partition_on=partition_on,
+                partitions=partitions,
+                bounds=bounds,
+                read=_read_on,
+            )
+            async with contextlib.aclosing(pieces):
+                async for piece in pieces:
+                    yield piece
+        return
     declared = declared_types(query, dtypes)
     with driver_errors():
         async with read_connection(source) as conn:

@@ -26,7 +26,15 @@ from .errors import ConfigurationError
 from .frames_connection import announce, driver_of
 from .sqltext import named_parameters, one_statement
 
-__all__ = ["Params", "Prepared", "compile_query", "declared_types", "prepare", "retype"]
+__all__ = [
+    "Params",
+    "Prepared",
+    "compile_query",
+    "declared_types",
+    "positional_params_error",
+    "prepare",
+    "retype",
+]
 
 #: Query parameters: by name (``:name``, ``%(name)s``), or in order (``?``, ``%s``,
 #: ``$1``) for a SQL string, as pandas' ``read_sql(params=...)`` takes them.
@@ -35,6 +43,14 @@ Params = Mapping[str, Any] | Sequence[Any]
 #: What :func:`prepare` returns: the driver, the driver connection, SQL, arguments and
 #: column specs (None when the driver infers them from the values).
 Prepared = tuple[Driver, Any, str, list[Any], list[ColumnSpec] | None]
+
+
+def positional_params_error(params: Any) -> ConfigurationError:
+    """The error for positional params given with a SQLAlchemy statement."""
+    return ConfigurationError(
+        f"Positional params ({type(params).__name__}) fill the placeholders of a SQL "
+        "string; for a SQLAlchemy statement pass params as a dict {name: value}."
+    )
 
 
 def compile_query(
@@ -56,10 +72,7 @@ def compile_query(
             query, params = named_parameters(query, params or {})
         query = text(query)
     elif params is not None and not isinstance(params, Mapping):
-        raise ConfigurationError(
-            f"Positional params ({type(params).__name__}) fill the placeholders of a SQL "
-            "string; for a SQLAlchemy statement pass params as a dict {name: value}."
-        )
+        raise positional_params_error(params)
     if not isinstance(query, ClauseElement) or not isinstance(query, Executable):
         raise ConfigurationError(
             f"read_frame takes a SQL string or a SQLAlchemy select, not {type(query).__name__}."

@@ -35,6 +35,7 @@ __all__ = [
     "announce",
     "driver_errors",
     "driver_of",
+    "engine_of",
     "finished",
     "owns_transaction",
     "read_connection",
@@ -52,7 +53,8 @@ class HasEngine(Protocol):
 Source: TypeAlias = HasEngine | AsyncEngine | AsyncConnection | AsyncSession
 
 
-def _engine_of(source: Any) -> AsyncEngine | None:
+def engine_of(source: Any) -> AsyncEngine | None:
+    """The engine of a Database or AsyncEngine source; None for a connection or session."""
     if isinstance(source, AsyncEngine):
         return source
     if isinstance(source, AsyncConnection | AsyncSession):
@@ -62,7 +64,7 @@ def _engine_of(source: Any) -> AsyncEngine | None:
 
 
 def _check_source(source: Any) -> None:
-    if isinstance(source, AsyncConnection | AsyncSession) or _engine_of(source) is not None:
+    if isinstance(source, AsyncConnection | AsyncSession) or engine_of(source) is not None:
         return
     raise ConfigurationError(
         f"Cannot read or write through {type(source).__name__}; pass a toolkit "
@@ -81,7 +83,7 @@ async def driver_of(conn: AsyncConnection) -> tuple[Driver, Any]:
 async def read_connection(source: Source) -> AsyncIterator[AsyncConnection]:
     """A connection to read through, inside the caller's transaction when there is one."""
     _check_source(source)
-    engine = _engine_of(source)
+    engine = engine_of(source)
     if engine is not None:
         async with engine.connect() as conn:
             conn = await conn.execution_options(**{READ_ONLY_OPTION: True})
@@ -107,7 +109,7 @@ async def read_connection(source: Source) -> AsyncIterator[AsyncConnection]:
 async def write_connection(target: Source) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction (or savepoint) that ends with the block."""
     _check_source(target)
-    engine = _engine_of(target)
+    engine = engine_of(target)
     if engine is not None:
         async with engine.connect() as conn, conn.begin():
             await driver_for(conn.dialect.name).join_transaction(conn)

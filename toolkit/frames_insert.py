@@ -35,9 +35,15 @@ from .frames_tables import ensure_table, resolve_table
 from .frames_upsert import complete_upsert
 from .progress import progress_bar
 from .transactions import retry_conflicts
-from .validation import ValidatedFrame, conflict_key, unique_keys, validate_frame
+from .validation import conflict_key, unique_keys, validate_frame
 
-__all__ = ["DEFAULT_WRITE_CHUNK", "PROGRESS_MIN_ROWS", "OnConflict", "insert_frame"]
+__all__ = [
+    "DEFAULT_WRITE_CHUNK",
+    "PROGRESS_MIN_ROWS",
+    "OnConflict",
+    "insert_frame",
+    "write_target",
+]
 
 OnConflict = Literal["error", "ignore", "update"]
 #: Rows per COPY / executemany batch when the caller does not say.
@@ -46,18 +52,23 @@ DEFAULT_WRITE_CHUNK = 100_000
 PROGRESS_MIN_ROWS = 100_000
 
 
-def _target(
+def write_target(
     table: Table,
     name: str,
     dialect: Dialect,
-    validated: ValidatedFrame,
+    columns: Sequence[str],
+    given: Sequence[str],
+    explicit_serial: str | None,
     on_conflict: str,
 ) -> WriteTarget:
+    """Where a bulk write of ``columns`` into ``table`` goes, and the key an upsert
+    matches on (the one rule of :func:`toolkit.validation.conflict_key`).
+
+    ``given`` are the caller's columns, not ones filled from defaults: a key made up by
+    a default would match no stored row, and an upsert overwrites only what was given.
+    """
     prep = dialect.identifier_preparer
-    columns = validated.table.column_names
-    # The caller's columns, not ones filled from defaults: a key made up by a default
-    # would match no stored row.
-    key = conflict_key(table, validated.given)
+    key = conflict_key(table, given)
     if on_conflict == "update" and not key:
         keys = " or ".join(f"({', '.join(k)})" for k in unique_keys(table)) or "none"
         raise ConfigurationError(
@@ -65,7 +76,6 @@ def _target(
             f"on: its primary key or a unique key (keys: {keys}). Add those columns to "
             "the frame."
         )
-    serial = validated.explicit_serial
     return WriteTarget(
         table=prep.format_table(table),
         name=table.name,
@@ -73,8 +83,8 @@ def _target(
         columns=tuple(columns),
         quoted_columns=tuple(prep.quote(c) for c in columns),
         conflict_columns=tuple(prep.quote(k) for k in key),
-        serial_column=prep.quote(serial) if serial else None,
-        update_columns=tuple(prep.quote(c) for c in columns if c in validated.given),
+        serial_column=prep.quote(explicit_serial) if explicit_serial else None,
+        update_columns=tuple(prep.quote(c) for c in columns if c in given),
     )
 
 
@@ -209,15 +219,23 @@ async def insert_frame(
         if on_conflict == "update":
             key = conflict_key(resolved.table, validated.given)
             complete = await complete_upsert(conn, resolved.table, name, validated, key)
-        write_target = _target(resolved.table, name, conn.dialect, complete, on_conflict)
+        into = write_target(
+            resolved.table,
+            name,
+            conn.dialect,
+            complete.table.column_names,
+            complete.given,
+            complete.explicit_serial,
+            on_conflict,
+        )
         if complete.table.num_rows == 0:
             return 0
         driver, driver_conn = await driver_of(conn)
-        summary = f"INSERT INTO {write_target.table} [toolkit insert_frame, {rows} rows]"
+        summary = f"INSERT INTO {into.table} [toolkit insert_frame, {rows} rows]"
         announce(conn, summary, ())
         written: int = await driver.write(
             driver_conn,
-            write_target,
+            into,
             complete.table,
             on_conflict=on_conflict,
             chunk_size=chunk,

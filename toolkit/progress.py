@@ -92,9 +92,15 @@ class _NoProgress:
 
 
 def progress_bar(
-    total: int | None, *, desc: str, show: bool | None = None, min_rows: int = 0
+    total: int | None,
+    *,
+    desc: str,
+    show: bool | None = None,
+    min_rows: int = 0,
+    unit: str = "rows",
 ) -> Progress:
-    """A progress bar counting rows, or a silent stand-in when nobody would see it.
+    """A progress bar counting rows (or ``unit``), or a silent stand-in when nobody
+    would see it.
 
     Parameters
     ----------
@@ -107,6 +113,8 @@ def progress_bar(
         ``total`` is at least ``min_rows`` and :func:`someone_watching`.
     min_rows : int
         The size from which an automatic bar shows.
+    unit : str
+        What the bar counts: ``"rows"``, or ``"partitions"`` for a Dask load.
 
     Returns
     -------
@@ -126,7 +134,7 @@ def progress_bar(
         show = (total is None or total >= min_rows) and someone_watching()
     if not show:
         return _NoProgress()
-    bar: Progress = _bar_class()(total=total, desc=desc, unit="rows", unit_scale=True)
+    bar: Progress = _bar_class()(total=total, desc=desc, unit=unit, unit_scale=True)
     return bar
 
 

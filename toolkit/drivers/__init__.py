@@ -127,6 +127,10 @@ class EngineSetup:
 class Driver(Protocol):
     """The interface every dialect module implements (at module level)."""
 
+    #: True when the database reports no result types for SQL text, so a read infers
+    #: them from the values (SQLite); False when ``describe`` asks the server.
+    INFERS_RESULT_TYPES: bool
+
     def create_engine(
         self,
         url: URL,

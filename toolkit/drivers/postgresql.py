@@ -44,6 +44,7 @@ from .postgresql_engine import lock_key as lock_key
 from .postgresql_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
+    "INFERS_RESULT_TYPES",
     "abandon",
     "advance_sequence",
     "create_engine",
@@ -63,6 +64,8 @@ _UPSERT_LOCKS = 0x746B
 _COPY_BATCH_ROWS = 20_000
 #: Most arguments a COPY out can take: asyncpg inlines them with one SELECT column each.
 _COPY_MAX_ARGS = 1_664
+#: The server describes the result of SQL text (see :mod:`.pg_describe`).
+INFERS_RESULT_TYPES = False
 #: While streaming, parse once this much CSV has arrived.
 _STREAM_PARSE_BYTES = 1 << 20
 

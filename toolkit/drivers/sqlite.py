@@ -33,6 +33,7 @@ from .sqlite_engine import lock_key as lock_key
 from .sqlite_engine import rewrite_statement as rewrite_statement
 
 __all__ = [
+    "INFERS_RESULT_TYPES",
     "abandon",
     "advance_sequence",
     "create_engine",
@@ -52,6 +53,8 @@ _INTERRUPT_EVERY_SECONDS = 0.02
 #: Rows fetched and converted to Arrow at a time, by read_frame and by each chunk of a
 #: stream: few enough that their Python objects stay in the CPU's caches.
 _FETCH_ROWS = 5_000
+#: SQLite reports no result types for SQL text: reads infer them from the values.
+INFERS_RESULT_TYPES = True
 
 
 async def _in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
