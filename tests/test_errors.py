@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 import toolkit as tk
 from toolkit import crud
 from toolkit.demo import Comment, Post, Team, User
+from toolkit.translation import translate_integrity_error
 
 
 class Gauge(SQLModel, table=True):
@@ -57,7 +58,7 @@ async def test_not_null_names_column(db: tk.Database) -> None:
         with pytest.raises(sa_exc.IntegrityError) as raw:
             await s.flush()
         await s.rollback()
-    err = tk.errors.translate_integrity_error(raw.value, Gauge)
+    err = translate_integrity_error(raw.value, Gauge)
     assert isinstance(err, tk.NotNullError)
     assert err.columns == ("level",)
     assert "level" in str(err)

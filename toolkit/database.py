@@ -22,8 +22,9 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .drivers import READ_ONLY_OPTION, driver_for
-from .errors import ConfigurationError, connection_errors, translate_integrity_error
+from .errors import ConfigurationError
 from .loading import guarded_session_class
+from .translation import connection_errors, translate_integrity_error
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,17 +18,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from .drivers import READ_ONLY_OPTION, Driver, compat, driver_for
-from .errors import (
-    ConfigurationError,
-    QueryError,
-    ToolkitError,
-    TransactionConflictError,
-    is_retryable,
-    missing_table,
-    translate_integrity_error,
-    unavailable,
-)
+from .errors import ConfigurationError, QueryError, ToolkitError, TransactionConflictError
 from .transactions import autocommits
+from .translation import is_retryable, missing_table, translate_integrity_error, unavailable
 
 __all__ = [
     "Source",

@@ -34,10 +34,11 @@ import pandas as pd
 from sqlalchemy import text
 
 from .database import Database, connect
-from .errors import QueryError, ToolkitError, connection_errors
+from .errors import QueryError, ToolkitError
 from .frames import read_frame
 from .queries import QueryLog, count_queries
 from .sqltext import code_text, split_statements
+from .translation import connection_errors
 
 __all__ = ["SqlMagic", "split_statements"]
 

@@ -22,12 +22,8 @@ from sqlalchemy.orm import SessionTransactionOrigin
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .drivers import READ_ONLY_OPTION
-from .errors import (
-    TransactionConflictError,
-    connection_errors,
-    is_retryable,
-    translate_integrity_error,
-)
+from .errors import TransactionConflictError
+from .translation import connection_errors, is_retryable, translate_integrity_error
 
 if TYPE_CHECKING:
     from .database import Database
