@@ -18,13 +18,13 @@ from toolkit import crud
 from toolkit.demo.models import Post, Team, User
 from toolkit.errors import NPlusOneError
 from toolkit.loading import strict_loading
-from toolkit.queries import (
+from toolkit.queries import count_queries
+from toolkit.querylog import (
     NPlusOneWarning,
     QueryLog,
     StatementRecord,
     _is_transaction_control,
     _main_table,
-    count_queries,
     normalize_sql,
 )
 
