@@ -34,7 +34,7 @@ async def read_adbc(
         return None
     from .drivers import sqlite_adbc
 
-    path = sqlite_adbc.usable_path(engine.url) if engine.dialect.name == "sqlite" else None
+    path = sqlite_adbc.usable_path(engine.url)
     if path is None or not sqlite_adbc.available():
         return None
     sql, args, specs = compile_query(query, params, engine.dialect)

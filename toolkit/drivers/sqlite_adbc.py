@@ -58,9 +58,11 @@ def available() -> bool:
 
 def usable_path(url: Any) -> str | None:
     """The absolute path of the file a SQLite URL names, or None where ADBC is not used
-    (in-memory databases, ``file:`` URIs, URLs with options)."""
+    (another database, in-memory databases, ``file:`` URIs, URLs with options)."""
     import os
 
+    if url.get_backend_name() != "sqlite":
+        return None
     database = url.database
     if url.query or not database or database == ":memory:" or database.startswith("file:"):
         return None
