@@ -64,10 +64,28 @@ def _check_text_columns(cursor: Any, sql: str, args: Any, table: Any) -> None:
         raise ValueError("a text column holds values of other types too")
 
 
+def _ipc(sink: Any, table: Any) -> None:
+    import pyarrow as pa
+
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _send_table(stream: IO[bytes], table: Any) -> None:
+    """Send ``table`` as an Arrow IPC stream, written straight into the pipe: its size
+    is measured first (a mock stream copies nothing), so no whole copy is built."""
+    import pyarrow as pa
+
+    mock = pa.MockOutputStream()
+    _ipc(mock, table)
+    stream.write(HEADER.pack(OK, mock.size()))
+    _ipc(pa.PythonFile(stream, mode="w"), table)
+    stream.flush()
+
+
 def serve() -> None:
     """Answer requests until stdin closes."""
     import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow as pa
 
     # The protocol gets its own copy of stdout; whatever a library prints goes to
     # stderr instead of into an answer.
@@ -98,10 +116,7 @@ def serve() -> None:
                 if untyped:
                     _check_text_columns(cursor, sql, args, table)
                 conn.rollback()
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
-            send(stdout, OK, sink.getvalue())
+            _send_table(stdout, table)
         except Exception as exc:
             send(stdout, ERROR, f"{type(exc).__name__}: {exc}".encode())
 
