@@ -145,6 +145,42 @@ async def test_insert_dask_loads_every_partition(db: tk.Database, client: Any) -
     assert await _staging_tables(db) == []
 
 
+@pytest.mark.parametrize("how", ["name", "table"])
+async def test_insert_dask_into_a_table_without_a_model(
+    db: tk.Database, client: Any, how: str
+) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table, Text
+
+    name = f"sales_{how}"
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    await tk.insert_frame(db, name, _keyed(1), create=True, primary_key="id")
+    target: Any = name  # reflected from the database
+    if how == "table":
+        target = Table(
+            name,
+            MetaData(),
+            Column("id", Integer, primary_key=True),
+            Column("code", Text),
+            Column("qty", Integer),
+            Column("note", Text),
+        )
+    ddf = dd.from_pandas(_keyed(300, start=2), npartitions=3)
+    n = await tk.insert_dask(db, target, ddf, connect_args=_settings(db))
+    assert n == 300
+    got = await tk.read_frame(db, f"SELECT id FROM {name} ORDER BY id")
+    assert got["id"].tolist() == list(range(1, 302))
+    bad = _keyed(2, start=500)
+    bad["qty"] = bad["qty"].astype(object)
+    bad.loc[1, "qty"] = "many"  # not a number
+    with pytest.raises(tk.FrameValidationError):
+        await tk.insert_dask(
+            db, target, dd.from_pandas(bad, npartitions=2), connect_args=_settings(db)
+        )
+    assert len(await tk.read_frame(db, f"SELECT id FROM {name}")) == 301
+    assert await _staging_tables(db) == []
+
+
 async def test_insert_dask_bad_row_writes_nothing(db: tk.Database, client: Any) -> None:
     frame = _keyed(300)
     frame.loc[250, "qty"] = -5  # Keyed.qty >= 0, in the last partition

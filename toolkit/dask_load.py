@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .dask_io import Source, _engine, _require_dask, _run, _Secret, _url, _with_db
@@ -28,6 +29,7 @@ from .errors import ConfigurationError
 from .frames import insert_frame
 from .frames_connection import driver_errors as _driver_errors
 from .frames_insert import OnConflict, write_target
+from .frames_tables import resolve_table
 from .progress import progress_bar
 
 __all__ = ["insert_dask"]
@@ -37,7 +39,7 @@ def _load_partition(
     frame: pd.DataFrame,
     *,
     settings: _Secret,
-    model: type[Any],
+    model: type[Any] | Table,
     stage: str,
     schema: str | None,
 ) -> tuple[tuple[str, ...], tuple[str, ...], str | None, int]:
@@ -81,7 +83,7 @@ def _load_partition(
     return names, tuple(validated.given), validated.explicit_serial, rows
 
 
-def _validate_partition(frame: pd.DataFrame, *, model: type[Any]) -> pd.DataFrame:
+def _validate_partition(frame: pd.DataFrame, *, model: type[Any] | Table) -> pd.DataFrame:
     """Validate a partition in a worker (SQLite: the client writes it afterwards)."""
     from .validation import validate_frame
 
@@ -137,7 +139,7 @@ def _gather(tasks: list[Any], bar: Any) -> list[Any]:
 
 async def insert_dask(
     target: Source,
-    model: type[Any],
+    model: type[Any] | Table | str,
     ddf: Any,
     *,
     on_conflict: OnConflict = "error",
@@ -149,10 +151,13 @@ async def insert_dask(
     Parameters
     ----------
     target : Database or AsyncEngine
-    model : SQLModel table class
-        Importable by the workers (defined in a module, not only in a notebook).
+    model : SQLModel table class, sqlalchemy.Table or a table's name
+        As for ``insert_frame``: a name is reflected (``"schema.table"`` too), and the
+        table must exist. A model must be importable by the workers (defined in a
+        module, not only in a notebook).
     ddf : dask.dataframe.DataFrame
-        Columns named as the model's fields, as for ``insert_frame``.
+        Columns named as the model's fields (or the table's columns), as for
+        ``insert_frame``.
     on_conflict : {"error", "ignore", "update"}
         As in :func:`toolkit.insert_frame`.
     connect_args : mapping, optional
@@ -183,24 +188,27 @@ async def insert_dask(
         raise ConfigurationError(
             f"on_conflict must be 'error', 'ignore' or 'update', not {on_conflict!r}."
         )
-    if getattr(model, "__table__", None) is None:
-        raise ConfigurationError(
-            f"{model!r} is not a table model; pass a SQLModel class with table=True."
-        )
     engine = _engine(target)
-    bar = _bar(ddf.npartitions, progress, f"insert {model.__name__}")
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in ddf.dtypes.items()})
+    resolved = await resolve_table(
+        target, model, empty, create=False, primary_key=None, dtypes=None
+    )
+    what = resolved.target  # the model, or the Table the frames are validated against
+    bar = _bar(ddf.npartitions, progress, f"insert {resolved.name}")
     try:
-        with _driver_errors(model):
+        with _driver_errors(what if isinstance(what, type) else resolved.name):
             if engine.dialect.name != "postgresql":
-                return await _insert_in_turn(target, model, ddf, on_conflict, bar)
+                return await _insert_in_turn(target, what, ddf, on_conflict, bar)
             settings = _Secret((_url(target), dict(connect_args) if connect_args else None))
-            return await _insert_staged(engine, settings, model, ddf, on_conflict, bar)
+            return await _insert_staged(
+                engine, settings, what, resolved.table, resolved.name, ddf, on_conflict, bar
+            )
     finally:
         bar.close()
 
 
 async def _insert_in_turn(
-    target: Source, model: type[Any], ddf: Any, on_conflict: OnConflict, bar: Any
+    target: Source, model: type[Any] | Table, ddf: Any, on_conflict: OnConflict, bar: Any
 ) -> int:
     """SQLite: partitions validated in the workers, written in turn in one transaction.
 
@@ -245,7 +253,9 @@ async def _in_order(parts: list[Any], bar: Any) -> AsyncGenerator[pd.DataFrame, 
 async def _insert_staged(
     engine: AsyncEngine,
     settings: _Secret,
-    model: type[Any],
+    model: type[Any] | Table,
+    table: Table,
+    name: str,
     ddf: Any,
     on_conflict: str,
     bar: Any,
@@ -253,7 +263,6 @@ async def _insert_staged(
     """PostgreSQL: workers COPY into an UNLOGGED staging table; one transaction moves it."""
     dask: Any = importlib.import_module("dask")
 
-    table = model.__table__
     stage = f"_tk_stage_{uuid.uuid4().hex[:16]}"
     schema = table.schema
     async with engine.begin() as conn:
@@ -277,7 +286,7 @@ async def _insert_staged(
         names, given, serial, _ = written[0]
         async with engine.begin() as conn:
             target = write_target(
-                table, model.__name__, conn.dialect, names, given, serial, on_conflict
+                table, name, conn.dialect, names, given, serial, on_conflict
             )
             cols = ", ".join(target.quoted_columns)
             key = ", ".join(target.conflict_columns)
