@@ -28,8 +28,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DIALECTS = ["sqlite", "postgresql"]
 
 
-async def pg_connect() -> Any:
-    """A plain asyncpg connection to the test PostgreSQL (outside any schema of ours)."""
+async def pg_connect(database: str | None = None) -> Any:
+    """A plain asyncpg connection to the test PostgreSQL (outside any schema of ours), to
+    its test database or to ``database`` on the same server."""
     import asyncpg
 
     url = resolve_url(PG_URL)
@@ -38,7 +39,7 @@ async def pg_connect() -> Any:
         port=url.port or 5432,
         user=url.username,
         password=url.password,
-        database=url.database,
+        database=database or url.database,
         timeout=5,
     )
 
@@ -73,9 +74,11 @@ def require_postgres() -> None:
 PG_SCHEMA = f"toolkit_test_{os.getpid()}"
 
 
-def _run_pg(sql: str) -> None:
+def run_pg(sql: str, database: str | None = None) -> None:
+    """Run ``sql`` on a connection of its own (see :func:`pg_connect`), from any thread."""
+
     async def go() -> None:
-        conn = await pg_connect()
+        conn = await pg_connect(database)
         try:
             await conn.execute(sql)
         finally:
@@ -88,9 +91,9 @@ def _run_pg(sql: str) -> None:
 @pytest.fixture(scope="session")
 def pg_schema() -> Iterator[str]:
     require_postgres()
-    _run_pg(f'CREATE SCHEMA IF NOT EXISTS "{PG_SCHEMA}"')
+    run_pg(f'CREATE SCHEMA IF NOT EXISTS "{PG_SCHEMA}"')
     yield PG_SCHEMA
-    _run_pg(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')
+    run_pg(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')
 
 
 def pg_connect_args(schema: str, **settings: str) -> dict[str, Any]:

@@ -3,8 +3,6 @@ and PostgreSQL; a few subprocess smoke tests at the end check the installed comm
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import io
 import itertools
 import os
@@ -17,34 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import PG_URL, pg_connect, require_postgres
+from tests.conftest import PG_URL, require_postgres, run_pg
 from toolkit import demo
 from toolkit.cli import main
 from toolkit.database import resolve_url
 
 SMALL = {"seed": 1, "teams": 3, "users": 20, "posts": 50, "comments": 80}
 M = "toolkit.demo.models"
-
-
-def run_pg(sql: str, database: str | None = None) -> None:
-    async def go() -> None:
-        conn = await pg_connect()
-        if database is not None:
-            await conn.close()
-            server = resolve_url(PG_URL)
-            import asyncpg
-
-            conn = await asyncpg.connect(
-                host=server.host, port=server.port or 5432, user=server.username,
-                password=server.password, database=database,
-            )  # fmt: skip
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, go()).result()
 
 
 @pytest.fixture(scope="module")
