@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .drivers import READ_ONLY_OPTION, driver_for
 from .dtypes import infer_specs, values_to_frame
 from .partition import Piece, bounds_query, check_options, order_of, piece_query, plan_pieces
+from .types.cells import is_missing
 
 __all__ = ["read_partitioned", "snapshot_connections", "stream_partitioned"]
 
@@ -230,18 +231,12 @@ def unify(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
         if all(p.dtype == parts[0].dtype for p in parts):
             columns[name] = pd.concat(parts, ignore_index=True)
             continue
-        values = [None if _missing(v) else v for p in parts for v in p.tolist()]
+        values = [None if is_missing(v) else v for p in parts for v in p.tolist()]
         (spec,) = infer_specs([str(name)], [values])
         columns[name] = values_to_frame([spec], [values]).iloc[:, 0]
     out = pd.DataFrame(columns)
     out.columns = first.columns
     return out
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and value != value
 
 
 async def read_partitioned(

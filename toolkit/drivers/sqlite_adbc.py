@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import pickle
 import subprocess
 import sys
@@ -49,8 +50,10 @@ from ._adbc_helper import OK, receive, send
 __all__ = ["available", "handles", "read", "usable_path"]
 
 
+@functools.cache
 def available() -> bool:
-    """Whether ``adbc-driver-sqlite`` is installed (checked without importing it here)."""
+    """Whether ``adbc-driver-sqlite`` is installed (checked once, without importing it
+    here)."""
     import importlib.util
 
     return importlib.util.find_spec("adbc_driver_sqlite") is not None
