@@ -30,7 +30,7 @@ from .frames import insert_frame
 from .frames_connection import driver_errors as _driver_errors
 from .frames_insert import OnConflict, write_target
 from .frames_tables import resolve_table
-from .progress import progress_bar
+from .progress import NoProgress, progress_bar
 
 __all__ = ["insert_dask"]
 
@@ -75,7 +75,7 @@ def _load_partition(
                 validated.table,
                 on_conflict="error",
                 chunk_size=100_000,
-                progress=_Quiet(),
+                progress=NoProgress(),
             )
             return written
 
@@ -89,14 +89,6 @@ def _validate_partition(frame: pd.DataFrame, *, model: type[Any] | Table) -> pd.
 
     validate_frame(model, frame)
     return frame
-
-
-class _Quiet:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _qualified(prep: Any, name: str, schema: str | None) -> str:
@@ -235,7 +227,7 @@ async def _in_order(parts: list[Any], bar: Any) -> AsyncGenerator[pd.DataFrame, 
     distributed client)."""
     client = _client()
     if client is None:
-        for frame in await asyncio.to_thread(_gather, parts, _Quiet()):
+        for frame in await asyncio.to_thread(_gather, parts, NoProgress()):
             bar.update(1)
             yield frame
         return
@@ -285,16 +277,13 @@ async def _insert_staged(
             return 0
         names, given, serial, _ = written[0]
         async with engine.begin() as conn:
-            target = write_target(
-                table, name, conn.dialect, names, given, serial, on_conflict
-            )
+            target = write_target(table, name, conn.dialect, names, given, serial, on_conflict)
             cols = ", ".join(target.quoted_columns)
             key = ", ".join(target.conflict_columns)
             order = f" ORDER BY {key}" if key else ""
             action = target.conflict_clause(on_conflict, excluded="EXCLUDED")
             moved = await conn.exec_driver_sql(
-                f"INSERT INTO {target.table} ({cols}) SELECT {cols} FROM {staged}"
-                f"{order}{action}"
+                f"INSERT INTO {target.table} ({cols}) SELECT {cols} FROM {staged}{order}{action}"
             )
             if target.serial_column is not None:
                 # Explicit ids do not move the sequence: the driver's one rule moves it.

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any, Protocol
 
-__all__ = ["Progress", "progress_bar", "someone_watching"]
+__all__ = ["NoProgress", "Progress", "progress_bar", "someone_watching"]
 
 _OFF = {"0", "off", "false", "no"}
 _ON = {"1", "on", "true", "yes"}
@@ -78,7 +78,7 @@ def _widgets_available() -> bool:
     return True
 
 
-class _NoProgress:
+class NoProgress:
     """A bar that shows nothing."""
 
     def update(self, n: int) -> None:
@@ -133,7 +133,7 @@ def progress_bar(
     if show is None:
         show = (total is None or total >= min_rows) and someone_watching()
     if not show:
-        return _NoProgress()
+        return NoProgress()
     bar: Progress = _bar_class()(total=total, desc=desc, unit=unit, unit_scale=True)
     return bar
 
